@@ -1,0 +1,362 @@
+"""Text generation behind one interface: local transformers weights (+ PEFT adapter) or any
+OpenAI-compatible chat-completions endpoint (vLLM, SGLang, Ollama, a hosted API, `raft serve`).
+
+Eval, chat, serve and the LLM teacher all generate through `load_generator(spec)`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from raft.errors import RaftError
+from raft.prompts import PROMPT_VERSION
+
+log = logging.getLogger(__name__)
+
+_OPENAI_SPEC = re.compile(r"^openai:(https?://[^/\s]+(?:/[^:\s]*)?):(.+)$")
+
+
+@dataclass(frozen=True)
+class DecodingConfig:
+    """Decoding settings shared by every system in a comparison."""
+
+    max_new_tokens: int = 256
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    seconds: float
+
+
+class Generator(Protocol):
+    name: str
+
+    def generate(
+        self, conversations: list[list[dict]], cfg: DecodingConfig, batch_size: int = 8
+    ) -> list[Completion]: ...
+
+    def stream(self, messages: list[dict], cfg: DecodingConfig) -> Iterator[str]: ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A resolved model: base weights, an optional adapter, and the prompt contract it was trained with."""
+
+    base: str
+    adapter: str | None
+    prompt_version: str | None
+
+
+def resolve_model(spec: str, adapter: str | Path | None = None, force_prompt: bool = False) -> ModelRef:
+    """Turn a base id/path or a `raft train` MODEL_DIR (+ optional adapter) into a ModelRef, checking the prompt."""
+    from raft.artifacts import MANIFEST, read_manifest
+
+    base, adapter_dir, version = str(spec), None, None
+    if Path(spec).is_dir() and (Path(spec) / MANIFEST).is_file():
+        kind = json.loads((Path(spec) / MANIFEST).read_text()).get("kind")
+        if kind == "model":
+            if adapter is not None:
+                raise RaftError(f"{spec} is already a trained model directory; pass its base model with --adapter")
+            manifest = read_manifest(Path(spec), "model")
+            version = (manifest.get("prompt") or {}).get("version")
+            if manifest.get("adapter"):
+                base, adapter_dir = str(manifest["base_model"]), str(spec)
+    if adapter is not None:
+        manifest = read_manifest(Path(adapter), "model", "raft train DATASET -o MODEL_DIR --base-model BASE")
+        if not manifest.get("adapter"):
+            raise RaftError(f"{adapter} holds full weights, not an adapter; pass it as the model itself")
+        trained_on = str(manifest.get("base_model"))
+        if _norm_model_id(trained_on) != _norm_model_id(base):
+            raise RaftError(
+                f"adapter {adapter} was trained on base model {trained_on}, not {base}; pass that base model"
+            )
+        adapter_dir, version = str(adapter), (manifest.get("prompt") or {}).get("version")
+    if version is not None and version != PROMPT_VERSION and not force_prompt:
+        raise RaftError(
+            f"{adapter_dir or spec} was trained with prompt {version}, this version of raft builds {PROMPT_VERSION}; "
+            "retrain it, or pass --force-prompt to use it anyway"
+        )
+    return ModelRef(base=base, adapter=adapter_dir, prompt_version=version)
+
+
+def _norm_model_id(ref: str) -> str:
+    p = Path(ref)
+    return str(p.resolve()) if p.exists() else ref.rstrip("/")
+
+
+def load_generator(
+    spec: str,
+    adapter: str | Path | None = None,
+    device: str | None = None,
+    force_prompt: bool = False,
+    name: str | None = None,
+) -> Generator:
+    """A Generator for `spec`: an HF id/path, a `raft train` MODEL_DIR, or `openai:URL:MODEL`."""
+    if spec.startswith("openai:"):
+        m = _OPENAI_SPEC.match(spec)
+        if not m:
+            raise RaftError(f"cannot parse {spec!r}; write openai:URL:MODEL, e.g. openai:http://127.0.0.1:8000/v1:raft")
+        return OpenAIGenerator(m.group(1), m.group(2), name=name)
+    ref = resolve_model(spec, adapter, force_prompt)
+    return LocalGenerator(ref, device=device, name=name)
+
+
+class LocalGenerator:
+    """transformers weights (+ PEFT adapter): batched left-padded generation and token streaming."""
+
+    def __init__(self, ref: ModelRef, device: str | None = None, name: str | None = None) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.ref = ref
+        self.name = name or (Path(ref.adapter).name if ref.adapter else Path(ref.base).name or ref.base)
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        dtype = torch.float32
+        if self.device.startswith("cuda") and torch.cuda.is_bf16_supported():
+            dtype = torch.bfloat16
+        tok_source = ref.adapter if ref.adapter and _has_tokenizer(Path(ref.adapter)) else ref.base
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(tok_source)
+            model = AutoModelForCausalLM.from_pretrained(ref.base, dtype=dtype)
+        except (OSError, ValueError) as exc:
+            raise RaftError(
+                f"cannot load model {ref.base!r} ({str(exc).splitlines()[0]}); pass a local model directory "
+                "or a hub id this machine can reach (`raft tiny-model -o DIR` builds an offline one)"
+            ) from None
+        if ref.adapter:
+            from peft import PeftModel
+
+            try:
+                model = PeftModel.from_pretrained(model, ref.adapter)
+            except (RuntimeError, ValueError, OSError) as exc:
+                raise RaftError(
+                    f"adapter {ref.adapter} does not fit base model {ref.base} ({str(exc).splitlines()[0][:160]}); "
+                    "pass the base model it was trained on"
+                ) from None
+        if not self.tokenizer.chat_template:
+            raise RaftError(f"model {tok_source} has no chat template; use an instruct/chat model")
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.tokenizer.padding_side = "left"
+        self.model = model.to(self.device).eval()
+        self._lock = threading.Lock()
+        self._eos = self._eos_ids()
+
+    def _eos_ids(self) -> list[int]:
+        ids = set()
+        gen_eos = getattr(self.model.generation_config, "eos_token_id", None)
+        for value in (gen_eos, self.tokenizer.eos_token_id):
+            if isinstance(value, int):
+                ids.add(value)
+            elif isinstance(value, list):
+                ids.update(value)
+        for token in ("<|im_end|>", "<|eot_id|>", "<|endoftext|>"):
+            tid = self.tokenizer.convert_tokens_to_ids(token)
+            if isinstance(tid, int) and tid != self.tokenizer.unk_token_id and tid is not None:
+                ids.add(tid)
+        return sorted(ids)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def _render(self, messages: list[dict]) -> str:
+        return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+
+    def _gen_kwargs(self, cfg: DecodingConfig) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": cfg.max_new_tokens,
+            "eos_token_id": self._eos,
+            "pad_token_id": self.tokenizer.pad_token_id,
+        }
+        if cfg.temperature > 0:
+            kwargs.update(do_sample=True, temperature=cfg.temperature, top_p=cfg.top_p)
+        else:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        return kwargs
+
+    def generate(
+        self, conversations: list[list[dict]], cfg: DecodingConfig, batch_size: int = 8
+    ) -> list[Completion]:
+        """Generate for many conversations, batched by similar length (left padding), in input order."""
+        import torch
+
+        texts = [self._render(m) for m in conversations]
+        lengths = [self.count_tokens(t) for t in texts]
+        order = sorted(range(len(texts)), key=lambda i: lengths[i])
+        results: list[Completion | None] = [None] * len(texts)
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            enc = self.tokenizer(
+                [texts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False
+            ).to(self.device)
+            t0 = time.perf_counter()
+            with self._lock, torch.inference_mode():
+                if cfg.temperature > 0:
+                    torch.manual_seed(cfg.seed + start)
+                out = self.model.generate(**enc, **self._gen_kwargs(cfg))
+            seconds = time.perf_counter() - t0
+            new = out[:, enc["input_ids"].shape[1] :]
+            for row, i in enumerate(idx):
+                ids = new[row].tolist()
+                n = next((j + 1 for j, t in enumerate(ids) if t in self._eos), len(ids))
+                text = self.tokenizer.decode(ids[:n], skip_special_tokens=True)
+                results[i] = Completion(text.strip(), lengths[i], n, seconds / len(idx))
+        return [r for r in results if r is not None]
+
+    def stream(self, messages: list[dict], cfg: DecodingConfig) -> Iterator[str]:
+        """Yield text pieces as they are generated (generation runs in a worker thread)."""
+        import torch
+        from transformers import TextIteratorStreamer
+
+        enc = self.tokenizer(self._render(messages), return_tensors="pt", add_special_tokens=False).to(self.device)
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)
+        errors: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                with self._lock, torch.inference_mode():
+                    if cfg.temperature > 0:
+                        torch.manual_seed(cfg.seed)
+                    self.model.generate(**enc, **self._gen_kwargs(cfg), streamer=streamer)
+            except BaseException as exc:  # surfaced to the consumer below
+                errors.append(exc)
+                streamer.end()
+
+        worker = threading.Thread(target=work, daemon=True)
+        worker.start()
+        for piece in streamer:
+            if piece:
+                yield piece
+        worker.join()
+        if errors:
+            raise errors[0]
+
+
+def _has_tokenizer(path: Path) -> bool:
+    return (path / "tokenizer_config.json").is_file()
+
+
+class OpenAIGenerator:
+    """Any OpenAI-compatible `/chat/completions` endpoint, with bounded concurrency and retry."""
+
+    def __init__(
+        self,
+        url: str,
+        model: str,
+        name: str | None = None,
+        api_key: str | None = None,
+        concurrency: int = 8,
+        retries: int = 4,
+        timeout: float = 600.0,
+    ) -> None:
+        url = url.rstrip("/")
+        if re.fullmatch(r"https?://[^/]+", url):
+            url += "/v1"
+        self.url, self.model, self.name = url, model, name or model
+        self.api_key = api_key or os.environ.get("RAFT_API_KEY") or os.environ.get("OPENAI_API_KEY") or ""
+        self.concurrency, self.retries, self.timeout = concurrency, retries, timeout
+
+    def count_tokens(self, text: str) -> int:
+        return max(1, len(text) // 4)
+
+    def _request(self, payload: dict[str, Any]) -> urllib.request.Request:
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        body = json.dumps({"model": self.model, **payload}).encode()
+        return urllib.request.Request(f"{self.url}/chat/completions", data=body, headers=headers)
+
+    def _payload(self, messages: list[dict], cfg: DecodingConfig, stream: bool) -> dict[str, Any]:
+        return {
+            "messages": messages,
+            "max_tokens": cfg.max_new_tokens,
+            "temperature": cfg.temperature,
+            "top_p": cfg.top_p,
+            "seed": cfg.seed,
+            "stream": stream,
+        }
+
+    def _open(self, payload: dict[str, Any]):
+        delay = 1.0
+        for attempt in range(self.retries + 1):
+            try:
+                return urllib.request.urlopen(self._request(payload), timeout=self.timeout)
+            except urllib.error.HTTPError as exc:
+                if exc.code not in (408, 429) and exc.code < 500 or attempt == self.retries:
+                    detail = exc.read().decode(errors="replace")[:200]
+                    raise RaftError(f"{self.url} answered HTTP {exc.code}: {detail}") from None
+            except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+                if attempt == self.retries:
+                    raise RaftError(f"cannot reach {self.url} ({exc}); is the server running?") from None
+            log.warning("retrying %s in %.0f s", self.url, delay)
+            time.sleep(delay)
+            delay *= 2
+        raise AssertionError("unreachable")
+
+    def _one(self, messages: list[dict], cfg: DecodingConfig) -> Completion:
+        t0 = time.perf_counter()
+        with self._open(self._payload(messages, cfg, stream=False)) as resp:
+            data = json.loads(resp.read())
+        text = data["choices"][0]["message"].get("content") or ""
+        usage = data.get("usage") or {}
+        return Completion(
+            text.strip(),
+            int(usage.get("prompt_tokens", 0)),
+            int(usage.get("completion_tokens", self.count_tokens(text))),
+            time.perf_counter() - t0,
+        )
+
+    def generate(
+        self, conversations: list[list[dict]], cfg: DecodingConfig, batch_size: int = 8
+    ) -> list[Completion]:
+        with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(conversations) or 1))) as pool:
+            return list(pool.map(lambda m: self._one(m, cfg), conversations))
+
+    def stream(self, messages: list[dict], cfg: DecodingConfig) -> Iterator[str]:
+        with self._open(self._payload(messages, cfg, stream=True)) as resp:
+            for raw in resp:
+                line = raw.decode(errors="replace").strip()
+                if not line.startswith("data:"):
+                    continue
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    break
+                try:
+                    delta = json.loads(data)["choices"][0].get("delta", {}).get("content")
+                except (json.JSONDecodeError, KeyError, IndexError):
+                    continue
+                if delta:
+                    yield delta
+
+
+__all__ = [
+    "Completion",
+    "DecodingConfig",
+    "Generator",
+    "LocalGenerator",
+    "ModelRef",
+    "OpenAIGenerator",
+    "PROMPT_VERSION",
+    "load_generator",
+    "resolve_model",
+]
