@@ -1,0 +1,340 @@
+"""`raft demo`: corpus → index → RAFT + DSF data → base model → RAFT + DSF training → eval, offline.
+
+Every stage writes a self-describing directory under RUN_DIR. A stage is reused on a re-run when its
+manifest is present and the inputs it was built from (settings + upstream manifests) are unchanged;
+deleting one stage's output redoes that stage and every stage after it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from raft import artifacts
+from raft.errors import RaftError
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_DOCS = ROOT / "corpora" / "helpdesk" / "docs"
+SAMPLE_QUESTIONS = ROOT / "corpora" / "helpdesk" / "questions.jsonl"
+STATE = "demo_state.json"
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """Settings of the demo; the defaults are the README's run (about 15 minutes on 2 CPU cores)."""
+
+    out: Path = Path("runs/demo")
+    corpus: Path = SAMPLE_DOCS
+    qa: Path = SAMPLE_QUESTIONS
+    base_model: str | None = None
+    chunk_size: int = 128
+    overlap: int = 24
+    distractors: int = 3
+    p_oracle: float = 0.8
+    strategy: str = "hard"
+    tiny_pretrain_steps: int = 300
+    raft_steps: int = 300
+    dsf_steps: int = 150
+    batch_size: int = 8
+    lr: float = 1e-3
+    full: bool | None = None  # None: full fine-tuning for the tiny model, LoRA for a given --base-model
+    k: int = 4
+    eval_limit: int | None = None
+    max_new_tokens: int = 96
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    title: str
+    out: Path
+    inputs: tuple[str, ...]  # names of upstream stages
+    settings: dict[str, Any]
+    run: Callable[[], Any]
+
+
+def quick(cfg: DemoConfig) -> DemoConfig:
+    """A reduced setting for tests and smoke runs: few steps, few eval questions."""
+    return replace(cfg, tiny_pretrain_steps=20, raft_steps=8, dsf_steps=4, eval_limit=12, max_new_tokens=24)
+
+
+def stages(cfg: DemoConfig) -> list[Stage]:
+    out = Path(cfg.out)
+    base_dir = out / "base-model"
+    base = cfg.base_model or str(base_dir)
+    s = []
+    s.append(
+        Stage(
+            "index",
+            "Index the corpus",
+            out / "index",
+            (),
+            _pick(cfg, "corpus chunk_size overlap"),
+            lambda: _index(cfg, out / "index"),
+        )
+    )
+    s.append(
+        Stage(
+            "qa",
+            "Split the gold questions",
+            out / "questions",
+            (),
+            _pick(cfg, "qa"),
+            lambda: _questions(cfg, out / "questions"),
+        )
+    )
+    for mode in ("raft", "dsf"):
+        s.append(
+            Stage(
+                f"data-{mode}",
+                f"Build the {mode.upper()} dataset",
+                out / "data" / mode,
+                ("index", "qa"),
+                {**_pick(cfg, "distractors p_oracle strategy seed"), "mode": mode},
+                lambda mode=mode: _generate(cfg, out, mode),
+            )
+        )
+    if cfg.base_model is None:
+        s.append(
+            Stage(
+                "base",
+                "Build the tiny base model",
+                base_dir,
+                (),
+                _pick(cfg, "corpus tiny_pretrain_steps seed"),
+                lambda: _tiny(cfg, base_dir),
+            )
+        )
+    base_inputs = () if cfg.base_model else ("base",)
+    for mode, steps in (("raft", cfg.raft_steps), ("dsf", cfg.dsf_steps)):
+        s.append(
+            Stage(
+                f"train-{mode}",
+                f"Train the {mode.upper()} model",
+                out / "models" / mode,
+                (f"data-{mode}", *base_inputs),
+                {**_pick(cfg, "batch_size lr full seed base_model"), "steps": steps},
+                lambda mode=mode, steps=steps: _train(cfg, out, mode, base, steps),
+            )
+        )
+    s.append(
+        Stage(
+            "eval",
+            "Evaluate base, DSF and RAFT with retrieval",
+            out / "report",
+            ("index", "qa", "train-raft", "train-dsf", *base_inputs),
+            _pick(cfg, "k eval_limit max_new_tokens seed"),
+            lambda: _evaluate(cfg, out, base),
+        )
+    )
+    return s
+
+
+def _pick(cfg: DemoConfig, names: str) -> dict[str, Any]:
+    return {
+        n: str(getattr(cfg, n)) if isinstance(getattr(cfg, n), Path) else getattr(cfg, n)
+        for n in names.split()
+    }
+
+
+def run_demo(cfg: DemoConfig, echo: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run (or resume) every stage; returns the evaluation report."""
+    _validate(cfg)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    state_path = out / STATE
+    state = json.loads(state_path.read_text()) if state_path.is_file() else {}
+    plan = stages(cfg)
+    done_fp: dict[str, str] = {}
+    t_start = time.perf_counter()
+    for i, stage in enumerate(plan, 1):
+        inputs_fp = artifacts.fingerprint(
+            {"settings": stage.settings, "up": [done_fp[n] for n in stage.inputs]}
+        )
+        manifest = stage.out / artifacts.MANIFEST
+        prior = state.get(stage.name, {})
+        if (
+            manifest.is_file()
+            and prior.get("inputs") == inputs_fp
+            and prior.get("output") == _file_fp(manifest)
+        ):
+            echo(f"[{i}/{len(plan)}] {stage.title}: reusing {stage.out}")
+        else:
+            echo(f"[{i}/{len(plan)}] {stage.title} -> {stage.out}  ({_elapsed(t_start)} elapsed)")
+            t0 = time.perf_counter()
+            stage.run()
+            state[stage.name] = {
+                "inputs": inputs_fp,
+                "output": _file_fp(manifest),
+                "seconds": round(time.perf_counter() - t0, 1),
+            }
+            artifacts.write_json_atomic(state_path, state)
+            echo(f"      done in {state[stage.name]['seconds']:.0f} s")
+        done_fp[stage.name] = state[stage.name]["output"]
+    report = json.loads((out / "report" / "report.json").read_text())
+    echo(f"Finished in {_elapsed(t_start)}.")
+    return report
+
+
+def _validate(cfg: DemoConfig) -> None:
+    problems = []
+    if not Path(cfg.corpus).exists():
+        problems.append(f"corpus {cfg.corpus} does not exist (pass --corpus DIR)")
+    if not Path(cfg.qa).is_file():
+        problems.append(f"questions file {cfg.qa} does not exist (pass --qa FILE)")
+    for name in ("raft_steps", "dsf_steps", "batch_size", "k", "max_new_tokens"):
+        if getattr(cfg, name) < 1:
+            problems.append(f"{name.replace('_', '-')} must be at least 1")
+    if problems:
+        raise RaftError("; ".join(problems))
+
+
+def _file_fp(path: Path) -> str | None:
+    return artifacts.fingerprint(path.read_text()) if path.is_file() else None
+
+
+def _elapsed(t0: float) -> str:
+    s = int(time.perf_counter() - t0)
+    return f"{s // 60}:{s % 60:02d}"
+
+
+# ---- the stages ------------------------------------------------------------------------------
+
+
+def _index(cfg: DemoConfig, out: Path) -> None:
+    from raft.index import IndexConfig, build_index
+
+    build_index(
+        IndexConfig(
+            corpus=Path(cfg.corpus), out=out, chunk_size=cfg.chunk_size, overlap=cfg.overlap, overwrite=True
+        )
+    )
+
+
+def _questions(cfg: DemoConfig, out: Path) -> None:
+    """Split the QA file: training questions (split column dropped, so generation holds out its own
+    eval documents from the training side only) and the test questions the report is computed on."""
+    from raft.qa import read_qa
+
+    items = read_qa(Path(cfg.qa))
+    test = [q for q in items if q.split in ("test", "eval", "validation", "dev")]
+    test_ids = {q.id for q in test}
+    train = [q for q in items if q.id not in test_ids]
+    if not test or not train:
+        raise RaftError(f"{cfg.qa} needs a split column with both train and test rows for the demo")
+    with artifacts.staging_dir(out, overwrite=True) as tmp:
+        for name, rows, keep_split in (("train.jsonl", train, False), ("test.jsonl", test, True)):
+            with open(tmp / name, "w") as f:
+                for q in rows:
+                    rec = {
+                        "id": q.id,
+                        "question": q.question,
+                        "answer": q.answer,
+                        "doc_id": q.doc_id,
+                        "chunk_id": q.chunk_id,
+                        "passage": q.oracle_text,
+                    }
+                    if keep_split:
+                        rec["split"] = "test"
+                    f.write(json.dumps({k: v for k, v in rec.items() if v is not None}) + "\n")
+        artifacts.write_manifest(
+            tmp, "questions", {"source": str(cfg.qa), "train": len(train), "test": len(test)}
+        )
+
+
+def _generate(cfg: DemoConfig, out: Path, mode: str) -> None:
+    from raft.raftdata import GenerateConfig, generate_dataset
+
+    generate_dataset(
+        GenerateConfig(
+            index=out / "index",
+            out=out / "data" / mode,
+            qa=out / "questions" / "train.jsonl",
+            distractors=cfg.distractors,
+            p_oracle=cfg.p_oracle,
+            strategy=cfg.strategy,
+            mode=mode,
+            seed=cfg.seed,
+            overwrite=True,
+        )
+    )
+
+
+def _tiny(cfg: DemoConfig, out: Path) -> None:
+    from raft.tiny_model import TinyModelConfig, build_tiny_model
+
+    build_tiny_model(
+        TinyModelConfig(
+            out=out,
+            corpus=Path(cfg.corpus),
+            pretrain_steps=cfg.tiny_pretrain_steps,
+            seed=cfg.seed,
+            overwrite=True,
+        )
+    )
+
+
+def _train(cfg: DemoConfig, out: Path, mode: str, base: str, steps: int) -> None:
+    from raft.train import TrainConfig, train
+
+    train(
+        TrainConfig(
+            dataset=out / "data" / mode,
+            out=out / "models" / mode,
+            base_model=base,
+            full=cfg.base_model is None if cfg.full is None else cfg.full,
+            lr=cfg.lr,
+            batch_size=cfg.batch_size,
+            grad_accum=1,
+            max_steps=steps,
+            eval_steps=max(1, steps // 3),
+            early_stopping_patience=0,
+            seed=cfg.seed,
+            overwrite=True,
+        )
+    )
+
+
+def _evaluate(cfg: DemoConfig, out: Path, base: str) -> None:
+    from raft.evaluate import EvalConfig, run_eval
+    from raft.generation import DecodingConfig
+
+    run_eval(
+        EvalConfig(
+            index=out / "index",
+            qa=out / "questions" / "test.jsonl",
+            out=out / "report",
+            systems=(f"base={base}", f"dsf={out / 'models' / 'dsf'}", f"raft={out / 'models' / 'raft'}"),
+            k=cfg.k,
+            split="test",
+            limit=cfg.eval_limit,
+            seed=cfg.seed,
+            decoding=DecodingConfig(max_new_tokens=cfg.max_new_tokens),
+            overwrite=True,
+        )
+    )
+
+
+def next_steps(cfg: DemoConfig) -> str:
+    out = Path(cfg.out)
+    return "\n".join(
+        [
+            f"Report:  {out / 'report' / 'report.md'}",
+            "Chat with the result:",
+            f"  raft chat {out / 'index'} --model {out / 'models' / 'raft'}",
+            "Serve it as an OpenAI-compatible API:",
+            f"  raft serve {out / 'index'} --model {out / 'models' / 'raft'} --port 8000",
+        ]
+    )
+
+
+def config_record(cfg: DemoConfig) -> dict[str, Any]:
+    return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()}

@@ -1,0 +1,140 @@
+"""User feedback (👍/👎 + optional comment) on chat answers, stored as JSONL, and its export as QA files.
+
+Each line records the question, the retrieval query, the retrieved chunk ids, the raw and the
+extracted answer, the quotes with the chunks they were found in, and the model. `export_feedback`
+turns the ratings into a QA JSONL (`id, question, answer, doc_id, chunk_id`) that `raft eval --qa`
+and `raft generate --qa` read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from raft.errors import RaftError
+
+log = logging.getLogger(__name__)
+
+RATINGS = ("up", "down")
+MAX_COMMENT_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class FeedbackRecord:
+    """One rating of one answer."""
+
+    rating: str
+    question: str
+    answer: str
+    model: str
+    chunk_ids: list[str]
+    doc_ids: list[str]
+    cited_chunk_ids: list[str]
+    final_answer: str | None = None
+    query: str | None = None
+    comment: str = ""
+    time: str = ""
+
+
+class FeedbackStore:
+    """Append-only JSONL file; safe to write from many threads (one line per write, under a lock)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        if self.path.exists() and not self.path.is_file():
+            raise RaftError(f"feedback path {self.path} is not a file; pass --feedback FILE.jsonl")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+
+    def add(self, record: FeedbackRecord) -> dict[str, Any]:
+        if record.rating not in RATINGS:
+            raise RaftError(f"rating must be one of {RATINGS}, got {record.rating!r}")
+        row = asdict(record)
+        row["comment"] = (record.comment or "").strip()[:MAX_COMMENT_CHARS]
+        row["time"] = record.time or time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        line = json.dumps(row, ensure_ascii=False) + "\n"
+        with self._lock, self.path.open("a", encoding="utf-8") as fh:
+            fh.write(line)
+        return row
+
+    def read(self) -> list[dict[str, Any]]:
+        return read_feedback(self.path)
+
+
+def read_feedback(path: Path) -> list[dict[str, Any]]:
+    """All records of a feedback JSONL; RaftError naming every broken line."""
+    path = Path(path)
+    if not path.is_file():
+        raise RaftError(f"feedback file {path} does not exist; `raft chat INDEX --feedback FILE` writes it")
+    rows, problems = [], []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            problems.append(f"line {n}: not JSON ({exc.msg})")
+            continue
+        missing = [k for k in ("rating", "question", "answer") if not isinstance(row, dict) or k not in row]
+        if missing:
+            problems.append(f"line {n}: missing {', '.join(missing)}")
+            continue
+        rows.append(row)
+    if problems:
+        raise RaftError(f"{path} has broken lines ({'; '.join(problems[:5])}); fix or delete them")
+    return rows
+
+
+def _qa_row(row: dict[str, Any]) -> dict[str, Any]:
+    cited = row.get("cited_chunk_ids") or []
+    chunk_id = cited[0] if cited else None
+    doc_id = None
+    if chunk_id and chunk_id in (row.get("chunk_ids") or []):
+        doc_id = row["doc_ids"][row["chunk_ids"].index(chunk_id)]
+    digest = hashlib.sha256(row["question"].strip().lower().encode()).hexdigest()[:10]
+    answer = (row.get("final_answer") or "").strip() or None
+    return {
+        "id": f"fb-{digest}",
+        "question": row["question"].strip(),
+        "answer": answer,
+        "doc_id": doc_id,
+        "chunk_id": chunk_id,
+    }
+
+
+def export_feedback(path: Path, out: Path, as_: str = "qa", overwrite: bool = False) -> dict[str, int]:
+    """Write a QA JSONL from feedback; returns counts.
+
+    Only 👍 answers are exported (a 👎 says the answer is wrong, so it cannot serve as gold); the latest
+    rating of a question wins. `qa`: eval questions — the model's `<ANSWER>:` text becomes the gold
+    answer, with the cited chunk (if any) as oracle. `train`: rows for `raft generate --qa` — only
+    answers whose quote was found verbatim in a retrieved chunk, so the oracle chunk is known.
+    """
+    if as_ not in ("qa", "train"):
+        raise RaftError(f"--as must be qa or train, got {as_!r}")
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise RaftError(f"{out} already exists; pass --overwrite or choose another path")
+    latest: dict[str, dict[str, Any]] = {}
+    for row in read_feedback(path):
+        latest[row["question"].strip().lower()] = row
+    rows, skipped = [], 0
+    for row in latest.values():
+        qa = _qa_row(row)
+        keep = row["rating"] == "up" and qa["answer"] and (as_ == "qa" or qa["chunk_id"])
+        if keep:
+            rows.append(qa)
+        else:
+            skipped += 1
+    if not rows:
+        raise RaftError(f"no usable ratings in {path} for --as {as_}; rate some answers in `raft chat` first")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    log.info("wrote %d questions to %s (%d skipped)", len(rows), out, skipped)
+    return {"written": len(rows), "skipped": skipped, "ratings": len(latest)}

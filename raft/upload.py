@@ -1,0 +1,141 @@
+"""Documents uploaded from the chat app, added to an existing index incrementally.
+
+Every file is checked before anything is written: an allowed document type, a size limit, a plain
+file name (directories, hidden names and `..` are refused, the name is reduced to safe characters)
+and content that the corpus loader can read. Accepted files are copied into `uploads/` inside the
+index's corpus directory, so the corpus stays the single source of the index, and the index is
+updated with `build_index(IndexConfig(..., update=True))`, which embeds only the new chunks.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from raft.errors import RaftError
+
+log = logging.getLogger(__name__)
+
+UPLOAD_SUBDIR = "uploads"
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True)
+class UploadPolicy:
+    """What the app accepts."""
+
+    suffixes: tuple[str, ...] = (".md", ".markdown", ".txt", ".html", ".htm", ".pdf")
+    max_bytes: int = 5 * 1024 * 1024
+    max_files: int = 10
+
+
+def safe_name(name: str, policy: UploadPolicy = UploadPolicy()) -> str:
+    """The upload's file name reduced to `[A-Za-z0-9._-]`; RaftError for names that are not plain files."""
+    raw = str(name).replace("\\", "/")
+    base = raw.rsplit("/", 1)[-1]
+    stem, dot, ext = base.rpartition(".")
+    stem, suffix = (stem, f".{ext.lower()}") if dot else (base, "")
+    if not base or base.startswith(".") or base in ("..", ".") or not stem:
+        raise RaftError(f"upload {name!r}: not a plain file name; rename the file")
+    if suffix not in policy.suffixes:
+        raise RaftError(
+            f"upload {base!r}: type {suffix or '(none)'} is not accepted; allowed: {' '.join(policy.suffixes)}"
+        )
+    clean = _UNSAFE.sub("_", stem).strip("._-")[:100]
+    if not clean:
+        raise RaftError(f"upload {base!r}: the name has no usable characters; rename the file")
+    return clean + suffix
+
+
+def check_upload(path: Path, policy: UploadPolicy = UploadPolicy(), name: str | None = None) -> str:
+    """Validate one uploaded file (type, size, readable content); returns its safe name."""
+    from raft.corpus import Corpus
+
+    path = Path(path)
+    target = safe_name(name or path.name, policy)
+    if path.is_symlink() or not path.is_file():
+        raise RaftError(f"upload {target!r}: not a regular file")
+    size = path.stat().st_size
+    if size == 0:
+        raise RaftError(f"upload {target!r} is empty")
+    if size > policy.max_bytes:
+        raise RaftError(
+            f"upload {target!r} is {size / 1e6:.1f} MB, the limit is {policy.max_bytes / 1e6:.1f} MB"
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        probe = Path(tmp) / target
+        shutil.copyfile(path, probe)
+        corpus = Corpus(probe, strict=True)
+        try:
+            docs = list(corpus.load_file(probe))
+        except RaftError as exc:
+            raise RaftError(f"upload {target!r} cannot be read ({exc})") from None
+    if not docs or not any(d.text.strip() for d in docs):
+        raise RaftError(f"upload {target!r} has no text to index")
+    return target
+
+
+def corpus_dir(manifest: dict) -> Path:
+    """The corpus directory an index was built from (uploads go under it)."""
+    corpus = Path(str(manifest.get("corpus", "")))
+    if not corpus.is_dir():
+        raise RaftError(
+            f"the index's corpus {corpus} is not a directory on this machine; uploads need it "
+            "(build the index from a corpus directory)"
+        )
+    return corpus
+
+
+def add_documents(
+    retriever: Any,
+    files: Sequence[Path],
+    policy: UploadPolicy = UploadPolicy(),
+    names: Sequence[str] | None = None,
+) -> tuple[list[str], Any]:
+    """Validate every file (all problems reported at once), copy them into the corpus, update the index.
+
+    Returns the doc ids added and a Retriever over the updated index (the embedder is reused).
+    `names` are the user's original file names (default: the files' own).
+    """
+    from raft.index import IndexConfig, build_index
+    from raft.retriever import Retriever
+
+    if not files:
+        raise RaftError("no file to add; choose one or more documents")
+    if len(files) > policy.max_files:
+        raise RaftError(f"{len(files)} files at once; the limit is {policy.max_files}")
+    names = list(names) if names else [Path(f).name for f in files]
+    checked, problems = [], []
+    for path, name in zip(files, names, strict=True):
+        try:
+            checked.append((Path(path), check_upload(Path(path), policy, name)))
+        except RaftError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise RaftError("; ".join(problems))
+    manifest = retriever.manifest
+    corpus = corpus_dir(manifest)
+    dest = corpus / UPLOAD_SUBDIR
+    dest.mkdir(exist_ok=True)
+    for path, target in checked:
+        shutil.copyfile(path, dest / target)
+    chunking = manifest.get("chunking") or {}
+    cfg = IndexConfig(
+        corpus=corpus,
+        out=Path(retriever.directory),
+        embedder=manifest["embedder"],
+        chunk_size=chunking.get("chunk_size", IndexConfig.chunk_size),
+        overlap=chunking.get("overlap", IndexConfig.overlap),
+        index_type=manifest.get("index_type", IndexConfig.index_type),
+        hybrid=bool(manifest.get("hybrid")),
+        update=True,
+    )
+    build_index(cfg, embedder=retriever.embedder)
+    updated = Retriever.load(retriever.directory, embedder=retriever.embedder)
+    return [f"{UPLOAD_SUBDIR}/{Path(t).stem}" for _, t in checked], updated

@@ -1,0 +1,102 @@
+"""Feedback store and its export to QA files that `raft eval --qa` / `raft generate --qa` read."""
+
+import json
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from raft.errors import RaftError
+from raft.feedback import FeedbackRecord, FeedbackStore, export_feedback, read_feedback
+from raft.qa import read_qa
+
+
+def record(question, rating, cited=True, final="50 GB", comment=""):
+    return FeedbackRecord(
+        rating=rating,
+        question=question,
+        answer=f"raw ##begin_quote##x##end_quote## <ANSWER>: {final}",
+        model="raft",
+        chunk_ids=["mail/quota#0", "vpn/reset#0"],
+        doc_ids=["mail/quota", "vpn/reset"],
+        cited_chunk_ids=["mail/quota#0"] if cited else [],
+        final_answer=final,
+        query=question,
+        comment=comment,
+    )
+
+
+def test_store_appends_one_line_per_rating_from_many_threads(tmp_path):
+    store = FeedbackStore(tmp_path / "fb" / "feedback.jsonl")
+    threads = [
+        threading.Thread(target=store.add, args=(record(f"q{i}?", "up", comment="ok " * 50),))
+        for i in range(20)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=10)
+    rows = store.read()
+    assert sorted(r["question"] for r in rows) == sorted(f"q{i}?" for i in range(20))
+    assert all(r["chunk_ids"] == ["mail/quota#0", "vpn/reset#0"] and r["time"] for r in rows)
+    with pytest.raises(RaftError, match="rating must be"):
+        store.add(record("q?", "meh"))
+
+
+def test_export_qa_and_train_are_read_by_read_qa(tmp_path):
+    store = FeedbackStore(tmp_path / "feedback.jsonl")
+    store.add(record("How big is a mailbox?", "down"))
+    store.add(record("How big is a mailbox?", "up"))  # latest rating wins
+    store.add(record("Who resets the VPN?", "up", cited=False, final="IT"))
+    store.add(record("Is this wrong?", "down"))
+    counts = export_feedback(store.path, tmp_path / "qa.jsonl", "qa")
+    assert counts == {"written": 2, "skipped": 1, "ratings": 3}
+    items = {i.question: i for i in read_qa(tmp_path / "qa.jsonl")}
+    assert items["How big is a mailbox?"].answer == "50 GB"
+    assert items["How big is a mailbox?"].doc_id == "mail/quota"
+    assert items["How big is a mailbox?"].chunk_id == "mail/quota#0"
+    assert items["Who resets the VPN?"].chunk_id is None
+    export_feedback(store.path, tmp_path / "train.jsonl", "train")
+    train = read_qa(tmp_path / "train.jsonl")
+    assert [(i.question, i.chunk_id) for i in train] == [("How big is a mailbox?", "mail/quota#0")]
+    with pytest.raises(RaftError, match="already exists"):
+        export_feedback(store.path, tmp_path / "qa.jsonl", "qa")
+
+
+def test_broken_feedback_lines_are_named(tmp_path):
+    path = tmp_path / "feedback.jsonl"
+    path.write_text(json.dumps({"rating": "up"}) + "\n{not json\n")
+    with pytest.raises(RaftError, match="line 1: missing question, answer; line 2: not JSON"):
+        read_feedback(path)
+
+
+def test_cli_export_and_user_error_exit_code(tmp_path):
+    store = FeedbackStore(tmp_path / "feedback.jsonl")
+    store.add(record("How big is a mailbox?", "up"))
+    out = tmp_path / "qa.jsonl"
+    ok = subprocess.run(
+        [sys.executable, "-m", "raft", "feedback", "export", str(store.path), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert "wrote 1 questions" in ok.stdout and json.loads(out.read_text())["answer"] == "50 GB"
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "raft",
+            "feedback",
+            "export",
+            str(tmp_path / "nope.jsonl"),
+            "-o",
+            str(tmp_path / "x.jsonl"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bad.returncode == 2
+    assert bad.stderr.strip().count("\n") == 0 and "does not exist" in bad.stderr
