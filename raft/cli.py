@@ -40,8 +40,7 @@ def cli(verbose: bool) -> None:
         format="%(levelname)s %(name)s: %(message)s" if verbose else "%(message)s",
     )
     if not verbose:  # third-party chatter would bury our own progress and one-line errors
-        for name in ("sentence_transformers", "faiss", "httpx", "urllib3", "datasets", "transformers", "peft"):
-            logging.getLogger(name).setLevel(logging.WARNING)
+        _quiet_libraries()
 
 
 def main() -> None:
@@ -97,7 +96,6 @@ def index_cmd(corpus: str, out: str, **options: object) -> None:
 
     from raft.index import IndexConfig, build_index
 
-    _quiet_libraries()
     overrides = {name: value for name, value in options.items() if value is not None}
     manifest = build_index(IndexConfig(corpus=Path(corpus), out=Path(out), **overrides))
     counts = manifest["counts"]
@@ -121,7 +119,6 @@ def search_cmd(index_dir: str, query: str, k: int, as_json: bool, hybrid: bool |
 
     from raft.retriever import Retriever
 
-    _quiet_libraries()
     retriever = Retriever.load(index_dir, device=device)
     hits = retriever.search(query, k=k, hybrid=hybrid)
     if as_json:
@@ -140,10 +137,9 @@ def _quiet_libraries() -> None:
     import logging
     import os
 
-    if logging.getLogger().getEffectiveLevel() <= logging.DEBUG:
-        return
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    for name in ("sentence_transformers", "transformers", "faiss", "bm25s", "httpx", "huggingface_hub"):
+    names = ("sentence_transformers", "transformers", "faiss", "bm25s", "httpx", "huggingface_hub", "datasets", "peft")
+    for name in names:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
@@ -195,7 +191,6 @@ def generate_cmd(index_dir: str, out: str, **options: object) -> None:
 
     from raft.raftdata import GenerateConfig, format_summary, generate_dataset
 
-    _quiet_libraries()
     overrides = {name: value for name, value in options.items() if value is not None}
     for key in ("qa",):
         if key in overrides:
