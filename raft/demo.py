@@ -295,7 +295,7 @@ def _train(cfg: DemoConfig, out: Path, mode: str, base: str, steps: int) -> None
             batch_size=cfg.batch_size,
             grad_accum=1,
             max_steps=steps,
-            eval_steps=max(1, steps // 3),
+            eval_steps=max(10, steps // 3),
             early_stopping_patience=0,
             seed=cfg.seed,
             overwrite=True,

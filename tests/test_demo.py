@@ -1,0 +1,121 @@
+"""`raft demo` end to end on a reduced setting, and its stage reuse."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from dataclasses import replace
+
+import pytest
+from conftest import SAMPLE_DOCS, SAMPLE_QUESTIONS
+
+from raft.demo import DemoConfig, quick, run_demo
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def small_corpus(tmp_path_factory):
+    """A third of the bundled corpus (whole folders' first documents) with its questions, both splits."""
+    root = tmp_path_factory.mktemp("demo-corpus")
+    questions = [json.loads(line) for line in SAMPLE_QUESTIONS.read_text().splitlines()]
+    test_docs = sorted({q["doc_id"] for q in questions if q["split"] == "test"})[:6]
+    train_docs = sorted({q["doc_id"] for q in questions if q["split"] == "train"})[:24]
+    keep = set(test_docs) | set(train_docs)
+    for doc_id in keep:
+        dest = root / "docs" / f"{doc_id}.md"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(SAMPLE_DOCS / f"{doc_id}.md", dest)
+    with open(root / "questions.jsonl", "w") as f:
+        for q in questions:
+            if q["doc_id"] in keep:
+                f.write(json.dumps(q) + "\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def demo_run(small_corpus, tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "run"
+    cfg = replace(
+        quick(DemoConfig()), out=out, corpus=small_corpus / "docs", qa=small_corpus / "questions.jsonl"
+    )
+    lines: list[str] = []
+    report = run_demo(cfg, echo=lines.append)
+    return cfg, report, lines
+
+
+def test_demo_writes_every_artifact(demo_run):
+    cfg, report, lines = demo_run
+    out = cfg.out
+    for stage in (
+        "index",
+        "questions",
+        "data/raft",
+        "data/dsf",
+        "base-model",
+        "models/raft",
+        "models/dsf",
+        "report",
+    ):
+        assert (out / stage / "manifest.json").is_file(), stage
+    for name in ("report.md", "report.json", "per_question.jsonl", "chart.png", "config.json"):
+        assert (out / "report" / name).is_file(), name
+    assert (out / "models" / "raft" / "loss.png").is_file()
+    assert [s["name"] for s in report["config"]["systems"]] == ["base", "dsf", "raft"]
+    pairs = {(d["system"], d["baseline"], d["metric"]) for d in report["differences"]}
+    assert {("raft", "base", "em"), ("raft", "dsf", "em"), ("raft", "base", "f1")} <= pairs
+    assert all(d["low"] <= d["diff"] <= d["high"] for d in report["differences"])
+    assert report["questions"]["evaluated"] == 12
+    dsf_rows = [json.loads(x) for x in (out / "data" / "dsf" / "train.jsonl").read_text().splitlines()]
+    assert all(r["context_ids"] == [] for r in dsf_rows)
+    raft_rows = [json.loads(x) for x in (out / "data" / "raft" / "train.jsonl").read_text().splitlines()]
+    assert all(len(r["context_ids"]) in (cfg.distractors, cfg.distractors + 1) for r in raft_rows)
+    test_ids = {json.loads(x)["id"] for x in (out / "questions" / "test.jsonl").read_text().splitlines()}
+    assert test_ids.isdisjoint({r["id"] for r in raft_rows})
+    assert any("Train the RAFT model" in line for line in lines)
+
+
+def test_rerun_reuses_everything(demo_run):
+    cfg, _, _ = demo_run
+    lines: list[str] = []
+    run_demo(cfg, echo=lines.append)
+    stage_lines = [line for line in lines if line.startswith("[")]
+    assert len(stage_lines) == 8 and all("reusing" in line for line in stage_lines)
+
+
+def test_deleting_a_stage_redoes_it_and_what_follows(demo_run):
+    cfg, _, _ = demo_run
+    shutil.rmtree(cfg.out / "data" / "dsf")
+    lines: list[str] = []
+    run_demo(cfg, echo=lines.append)
+    redone = [
+        line.split("]")[1].split("->")[0].strip() for line in lines if line.startswith("[") and "->" in line
+    ]
+    assert redone == [
+        "Build the DSF dataset",
+        "Train the DSF model",
+        "Evaluate base, DSF and RAFT with retrieval",
+    ]
+
+
+def test_demo_cli_bad_input_is_one_line(tmp_path):
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "raft",
+            "demo",
+            "-o",
+            str(tmp_path / "run"),
+            "--corpus",
+            str(tmp_path / "nope"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith("Error: corpus")
+    assert "Traceback" not in proc.stderr

