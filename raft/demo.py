@@ -39,15 +39,16 @@ class DemoConfig:
     distractors: int = 3
     p_oracle: float = 0.8
     strategy: str = "hard"
-    tiny_pretrain_steps: int = 300
-    raft_steps: int = 300
+    tiny_pretrain_steps: int = 150
+    raft_steps: int = 150
     dsf_steps: int = 150
     batch_size: int = 8
     lr: float = 1e-3
     full: bool | None = None  # None: full fine-tuning for the tiny model, LoRA for a given --base-model
     k: int = 4
     eval_limit: int | None = None
-    max_new_tokens: int = 96
+    max_new_tokens: int = 64
+    eval_batch_size: int = 16
     seed: int = 0
 
 
@@ -131,7 +132,7 @@ def stages(cfg: DemoConfig) -> list[Stage]:
             "Evaluate base, DSF and RAFT with retrieval",
             out / "report",
             ("index", "qa", "train-raft", "train-dsf", *base_inputs),
-            _pick(cfg, "k eval_limit max_new_tokens seed"),
+            _pick(cfg, "k eval_limit max_new_tokens eval_batch_size seed"),
             lambda: _evaluate(cfg, out, base),
         )
     )

@@ -1,0 +1,120 @@
+"""Training inputs checked before any weights load: the RAFT dataset's shape, the base tokenizer,
+and token lengths (a row whose answer would be truncated is an error, never a silent drop)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from raft import artifacts
+from raft.errors import RaftError
+
+DATASET_HINT = "raft generate INDEX_DIR -o DATASET_DIR --qa FILE"
+
+
+def load_raft_dataset(path: Path) -> tuple[Any, dict[str, Any]]:
+    """The dataset's splits and manifest, after checking the columns training needs."""
+    from raft.raftdata import load_dataset_dir
+
+    artifacts.read_manifest(path, "dataset", DATASET_HINT)
+    if not (Path(path) / "hf").is_dir():
+        raise RaftError(f"{path} has no hf/ folder; rebuild it with `{DATASET_HINT}`")
+    splits, manifest = load_dataset_dir(path)
+    check_schema(splits, manifest, path)
+    return splits, manifest
+
+
+def check_schema(splits: Any, manifest: dict[str, Any], path: Path) -> None:
+    """Every problem with the dataset's shape, reported at once."""
+    problems = []
+    if "train" not in splits or len(splits["train"]) == 0:
+        problems.append("no rows in a 'train' split")
+    for name in [s for s in ("train", "eval") if s in splits]:
+        cols = set(splits[name].column_names)
+        missing = sorted({"prompt", "completion"} - cols)
+        if missing:
+            problems.append(f"split '{name}' lacks column(s) {', '.join(missing)}")
+        elif len(splits[name]):
+            row = splits[name][0]
+            if not _is_messages(row["prompt"]) or not _is_messages(row["completion"]):
+                problems.append(
+                    f"split '{name}' prompt/completion are not lists of {{role, content}} messages"
+                )
+            elif row["completion"][-1]["role"] != "assistant":
+                problems.append(f"split '{name}' completion is not an assistant message")
+    if not isinstance(manifest.get("prompt"), dict) or "version" not in manifest["prompt"]:
+        problems.append("manifest has no prompt contract")
+    if problems:
+        raise RaftError(
+            f"{path} is not a RAFT dataset: {'; '.join(problems)}; rebuild it with `{DATASET_HINT}`"
+        )
+
+
+def _is_messages(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(m, dict) and "role" in m for m in value)
+
+
+def load_tokenizer(base_model: str) -> Any:
+    """The base model's tokenizer; a one-line RaftError when it cannot be found or has no chat template."""
+    from transformers import AutoTokenizer
+
+    try:
+        tok = AutoTokenizer.from_pretrained(base_model)
+    except (OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise RaftError(
+            f"cannot load base model '{base_model}' ({first}); pass a local model directory "
+            "(`raft tiny-model -o DIR` builds one offline) or a hub id reachable from this machine"
+        ) from None
+    if not tok.chat_template:
+        raise RaftError(f"base model '{base_model}' has no chat template; use an instruct/chat model")
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def length_stats(tokenizer: Any, split: Any, max_length: int) -> dict[str, Any]:
+    """Token lengths of prompt+completion as the trainer will see them, and how many exceed max_length."""
+    import numpy as np
+
+    full = [
+        len(x)
+        for x in _chat_ids(
+            tokenizer, [p + c for p, c in zip(split["prompt"], split["completion"], strict=True)]
+        )
+    ]
+    prompt = [len(x) for x in _chat_ids(tokenizer, split["prompt"], add_generation_prompt=True)]
+    lengths, answers = np.array(full), np.array(full) - np.array(prompt)
+    over = int((lengths > max_length).sum())
+    return {
+        "rows": len(full),
+        "tokens": int(lengths.sum()),
+        "mean": round(float(lengths.mean()), 1),
+        "p50": int(np.percentile(lengths, 50)),
+        "p95": int(np.percentile(lengths, 95)),
+        "max": int(lengths.max()),
+        "answer_mean": round(float(answers.mean()), 1),
+        "over_max_length": over,
+    }
+
+
+def _chat_ids(
+    tokenizer: Any, conversations: list[Any], add_generation_prompt: bool = False
+) -> list[list[int]]:
+    out = []
+    for conv in conversations:
+        enc = tokenizer.apply_chat_template(conv, tokenize=True, add_generation_prompt=add_generation_prompt)
+        out.append(enc["input_ids"] if hasattr(enc, "keys") else enc)
+    return out
+
+
+def check_lengths(stats: dict[str, dict[str, Any]], max_length: int) -> None:
+    """A row longer than max_length would lose (part of) its answer, which comes last: that is an error."""
+    bad = {name: s for name, s in stats.items() if s["over_max_length"]}
+    if bad:
+        what = ", ".join(f"{s['over_max_length']} of {s['rows']} {n} rows" for n, s in bad.items())
+        longest = max(s["max"] for s in bad.values())
+        raise RaftError(
+            f"{what} exceed --max-length {max_length} (longest {longest} tokens) and would have their answer cut; "
+            f"raise --max-length to {longest} or regenerate the dataset with fewer or shorter documents per question"
+        )

@@ -1,0 +1,126 @@
+"""The offline tiny base model: tokenizer, chat template, determinism, pretraining, errors."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from raft import prompts
+from raft.errors import RaftError
+from raft.tiny_model import CONTRACT_TOKENS, TinyModelConfig, build_tiny_model
+
+WORDS = "printer network password reset account email laptop ticket driver router login backup".split()
+
+
+def small_corpus(root: Path) -> Path:
+    """A few Markdown files of repetitive helpdesk text (enough for a BPE vocabulary)."""
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(6):
+        lines = [f"# Guide {i}", ""] + [
+            " ".join(WORDS[(i + j + k) % len(WORDS)] for k in range(10)) + "." for j in range(30)
+        ]
+        (root / f"guide{i}.md").write_text("\n".join(lines))
+    return root
+
+
+def tiny_cfg(out: Path, corpus: Path, **kw) -> TinyModelConfig:
+    base = dict(out=out, corpus=corpus, hidden_size=32, intermediate_size=64, layers=1, heads=2, kv_heads=1)
+    base.update(pretrain_steps=4, seq_len=32, batch_size=2, vocab_size=500)
+    base.update(kw)
+    return TinyModelConfig(**base)
+
+
+def test_fixture_model_loads_with_plain_transformers(tiny_model_dir):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    manifest = json.loads((tiny_model_dir / "manifest.json").read_text())
+    assert manifest["kind"] == "base-model"
+    assert manifest["pretrain_final_loss"] < manifest["pretrain_first_loss"]
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    assert model.config.tie_word_embeddings
+    assert tok.pad_token == "<|pad|>" and tok.eos_token == "<|im_end|>"
+    assert model.generation_config.eos_token_id == tok.convert_tokens_to_ids("<|im_end|>")
+    messages = prompts.build_messages("How do I reset it?", [prompts.Document("Router", "Hold the button.")])
+    enc = tok.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    out = model.generate(**enc, max_new_tokens=5, do_sample=False)
+    assert out.shape[1] > enc["input_ids"].shape[1]
+
+
+def test_chat_template_masks_only_the_assistant_turn(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    answer = f"{prompts.format_quote('Hold the button.')} {prompts.ANSWER_TAG} hold it"
+    messages = prompts.build_messages("Q?", []) + [{"role": "assistant", "content": answer}]
+    enc = tok.apply_chat_template(messages, return_assistant_tokens_mask=True, return_dict=True)
+    kept = [i for i, m in zip(enc["input_ids"], enc["assistant_masks"], strict=True) if m]
+    assert tok.decode(kept) == answer + "<|im_end|>"
+    prompt = tok.apply_chat_template(messages[:2], add_generation_prompt=True, tokenize=False)
+    assert prompt.endswith("<|im_start|>assistant\n")
+
+
+def test_contract_markers_are_single_tokens(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    for marker in CONTRACT_TOKENS:
+        assert len(tok(marker, add_special_tokens=False)["input_ids"]) == 1, marker
+    text = f"{prompts.BEGIN_QUOTE}Hold it.{prompts.END_QUOTE} {prompts.ANSWER_TAG} yes"
+    assert tok.decode(tok(text, add_special_tokens=False)["input_ids"]) == text
+
+
+def test_same_seed_same_weights_other_seed_differs(tmp_path):
+    from safetensors.torch import load_file
+
+    corpus = small_corpus(tmp_path / "docs")
+    a = build_tiny_model(tiny_cfg(tmp_path / "a", corpus, seed=1))
+    b = build_tiny_model(tiny_cfg(tmp_path / "b", corpus, seed=1))
+    c = build_tiny_model(tiny_cfg(tmp_path / "c", corpus, seed=2))
+    wa, wb, wc = (load_file(p / "model.safetensors") for p in (a, b, c))
+    assert wa.keys() == wb.keys()
+    assert all((wa[k] == wb[k]).all() for k in wa)
+    assert any((wa[k] != wc[k]).any() for k in wa)
+    assert (a / "tokenizer.json").read_text() == (b / "tokenizer.json").read_text()
+
+
+def test_zero_pretrain_steps_gives_random_init(tmp_path):
+    corpus = small_corpus(tmp_path / "docs")
+    out = build_tiny_model(tiny_cfg(tmp_path / "m", corpus, pretrain_steps=0))
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["pretrain_final_loss"] is None and (out / "config.json").is_file()
+
+
+def test_missing_corpus_and_existing_output_are_user_errors(tmp_path):
+    with pytest.raises(RaftError, match="does not exist"):
+        build_tiny_model(tiny_cfg(tmp_path / "m", tmp_path / "nope"))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(RaftError, match="no .md"):
+        build_tiny_model(tiny_cfg(tmp_path / "m", empty))
+    out = tmp_path / "taken"
+    out.mkdir()
+    (out / "x").write_text("x")
+    with pytest.raises(RaftError, match="--overwrite"):
+        build_tiny_model(tiny_cfg(out, small_corpus(tmp_path / "docs")))
+
+
+def test_cli_reports_missing_corpus_in_one_line(tmp_path):
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "raft",
+            "tiny-model",
+            "-o",
+            str(tmp_path / "m"),
+            "--corpus",
+            str(tmp_path / "x"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "does not exist" in proc.stderr
