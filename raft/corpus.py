@@ -2,7 +2,10 @@
 
 Supported: Markdown (.md, .markdown), plain text (.txt), HTML (.html, .htm; text extracted with
 the stdlib parser, headings kept as Markdown `#` lines), PDF (.pdf, via pypdf) and row files
-(.jsonl, .csv: one document per row, with a text column and optional title / id columns).
+(.jsonl, .csv: one document per row, with a text column and optional title / id columns) and JSON
+(.json): SQuAD (one document per paragraph, id `<title>#<paragraph index>`), PubMedQA `ori_pqal.json`
+(one document per abstract section, id `<pmid>-<section index>`), a list of row objects or JSON Lines.
+A .json file is parsed whole (the QA datasets read this way are a few MB).
 
 Files that cannot be used (binary, undecodable, broken, empty, unsupported type) are recorded in
 `Corpus.skipped` with a reason and skipped; with `strict=True` the first one raises `RaftError`.
@@ -17,7 +20,7 @@ import io
 import json
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -29,7 +32,7 @@ log = logging.getLogger(__name__)
 TEXT_SUFFIXES = {".md", ".markdown", ".txt"}
 HTML_SUFFIXES = {".html", ".htm"}
 ROW_SUFFIXES = {".jsonl", ".csv"}
-SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | ROW_SUFFIXES | {".pdf"}
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | ROW_SUFFIXES | {".pdf", ".json"}
 
 TEXT_COLUMNS = ("text", "content", "body", "context", "passage", "document", "page_content")
 TITLE_COLUMNS = ("title", "name", "heading", "subject")
@@ -114,7 +117,11 @@ class Corpus:
         base_id = rel[: -len(path.suffix)] if path.suffix else rel
         try:
             if suffix in ROW_SUFFIXES:
-                yield from self._rows(path, rel, base_id)
+                rows = read_jsonl_rows(path) if suffix == ".jsonl" else read_csv_rows(path)
+                yield from self._rows(rows, path, rel, base_id)
+                return
+            if suffix == ".json":
+                yield from self._json(path, rel, base_id)
                 return
             if suffix == ".pdf":
                 title, text = read_pdf(path)
@@ -132,8 +139,9 @@ class Corpus:
             return
         yield Document(doc_id=base_id, title=title or title_from_name(path), text=text, source=rel)
 
-    def _rows(self, path: Path, rel: str, base_id: str) -> Iterator[Document]:
-        rows = read_jsonl_rows(path) if path.suffix.lower() == ".jsonl" else read_csv_rows(path)
+    def _rows(
+        self, rows: Iterable[tuple[int, dict | str]], path: Path, rel: str, base_id: str
+    ) -> Iterator[Document]:
         columns: tuple[str | None, str | None, str | None] | None = None
         for line, row in rows:
             if isinstance(row, str):
@@ -158,6 +166,67 @@ class Corpus:
                 text=text,
                 source=rel,
             )
+
+    def _json(self, path: Path, rel: str, base_id: str) -> Iterator[Document]:
+        """A JSON file: SQuAD, PubMedQA `ori_pqal.json`, a list of row objects or JSON Lines.
+
+        A layout it does not know is skipped even with `strict` (like an unsupported file type).
+        """
+        try:
+            data = json.loads(decode_text(path.read_bytes()))
+        except json.JSONDecodeError as exc:
+            if exc.msg != "Extra data":
+                raise SkipFile(f"invalid JSON at line {exc.lineno} ({exc.msg})") from None
+            yield from self._rows(read_jsonl_rows(path), path, rel, base_id)  # JSON Lines named .json
+            return
+        if is_squad(data):
+            yield from self._squad(data["data"], rel)
+        elif is_pubmedqa(data):
+            yield from self._pubmedqa(data, rel)
+        elif isinstance(data, list):
+            rows = (
+                (n, row if isinstance(row, dict) else "not a JSON object") for n, row in enumerate(data, 1)
+            )
+            yield from self._rows(rows, path, rel, base_id)
+        else:
+            self._skip(
+                rel,
+                'unrecognised JSON layout (expected SQuAD {"data": [...]}, PubMedQA '
+                '{pmid: {"CONTEXTS": [...]}} or a list of objects); convert it to JSONL rows',
+                fatal=False,
+            )
+
+    def _squad(self, articles: list, rel: str) -> Iterator[Document]:
+        """SQuAD v1/v2: one document per paragraph, id `<title>#<paragraph index>`."""
+        for a, article in enumerate(articles):
+            if not isinstance(article, dict) or not isinstance(article.get("paragraphs"), list):
+                self._skip(f"{rel}:data[{a}]", "no 'paragraphs' list")
+                continue
+            title, paragraphs = str(article.get("title") or f"article {a}"), article["paragraphs"]
+            for i, para in enumerate(paragraphs):
+                text = para.get("context") if isinstance(para, dict) else None
+                if not isinstance(text, str) or not text.strip():
+                    self._skip(f"{rel}:{title}#{i}", "no 'context' text")
+                    continue
+                yield Document(doc_id=f"{title}#{i}", title=title.replace("_", " "), text=text, source=rel)
+
+    def _pubmedqa(self, records: dict, rel: str) -> Iterator[Document]:
+        """PubMedQA: one document per abstract section, id `<pmid>-<i>`, titled `PubMed <pmid>`.
+
+        The record's QUESTION is not used as the title: it would put the evaluation question itself
+        into every oracle chunk (and into the prompt's document titles), so retrieval and training
+        would learn to match the question rather than read the abstract.
+        """
+        for pmid, rec in records.items():
+            contexts = rec.get("CONTEXTS")
+            if not isinstance(contexts, list) or not contexts:
+                self._skip(f"{rel}:{pmid}", "no 'CONTEXTS' list")
+                continue
+            for i, text in enumerate(contexts):
+                if not isinstance(text, str) or not text.strip():
+                    self._skip(f"{rel}:{pmid}-{i}", "empty section")
+                    continue
+                yield Document(doc_id=f"{pmid}-{i}", title=f"PubMed {pmid}", text=text, source=rel)
 
     def _relpath(self, path: Path) -> str:
         if self.root.is_file():
@@ -275,6 +344,20 @@ def read_pdf(path: Path) -> tuple[str, str]:
     if not text:
         raise SkipFile("PDF has no extractable text (scanned image?)")
     return title, text
+
+
+def is_squad(data: object) -> bool:
+    """SQuAD layout: `{"data": [{"title", "paragraphs": [{"context", "qas"}]}]}`."""
+    return isinstance(data, dict) and isinstance(data.get("data"), list)
+
+
+def is_pubmedqa(data: object) -> bool:
+    """PubMedQA `ori_pqal.json` layout: `{pmid: {"QUESTION", "CONTEXTS": [...], "LABELS"}}`."""
+    return (
+        isinstance(data, dict)
+        and bool(data)
+        and all(isinstance(rec, dict) and "CONTEXTS" in rec for rec in data.values())
+    )
 
 
 def read_jsonl_rows(path: Path) -> Iterator[tuple[int, dict | str]]:

@@ -192,8 +192,9 @@ def _squad_items(articles: list[dict[str, Any]]) -> list[QAItem]:
     Unanswerable questions (`is_impossible`) are skipped: their paragraph is not an oracle.
     """
     items, skipped, n = [], 0, 0
-    for article in articles:
-        for para in article.get("paragraphs", []):
+    for a, article in enumerate(articles):
+        title = str(article.get("title") or f"article {a}")
+        for i, para in enumerate(article.get("paragraphs", [])):
             for qa in para.get("qas", []):
                 n += 1
                 answers = [a.get("text", "") for a in qa.get("answers", []) if a.get("text")]
@@ -205,7 +206,7 @@ def _squad_items(articles: list[dict[str, Any]]) -> list[QAItem]:
                         str(qa["id"]),
                         qa["question"].strip(),
                         answers[0],
-                        None,
+                        f"{title}#{i}",  # the paragraph's document id when `raft index` read this file
                         None,
                         para["context"],
                         None,
@@ -396,9 +397,10 @@ def _resolve_direct(
             return None, None, []
         return None, f"document {it.doc_id!r} is not in the index", []
     candidates = [c for d in group for c in retriever.doc_chunks(d)]
-    for needle in (it.oracle_text, it.answer if is_locating(it.answer) else None):
-        if needle:
-            hit = _containing(candidates, needle)
+    needles = [n for n in (it.oracle_text, it.answer if is_locating(it.answer) else None) if n]
+    for first_sentence in (False, True):  # a whole passage or the answer beats a passage's first sentence
+        for needle in needles:
+            hit = _containing(candidates, needle, first_sentence)
             if hit is not None:
                 return hit, None, []
     if len(candidates) == 1:
@@ -406,11 +408,13 @@ def _resolve_direct(
     return None, None, candidates
 
 
-def _containing(chunks: list[Any], needle: str) -> Any:
+def _containing(chunks: list[Any], needle: str, first_sentence: bool = True) -> Any:
     """The first chunk containing `needle` (or, for long needles, its first sentence)."""
     for c in chunks:
         if contains(c.text, needle):
             return c
+    if not first_sentence:
+        return None
     first = re.split(r"(?<=[.!?])\s+", needle.strip())[0]
     if len(first) >= 40 and first != needle.strip():
         for c in chunks:

@@ -23,7 +23,6 @@ PAD, EOT, IM_START, IM_END = "<|pad|>", "<|endoftext|>", "<|im_start|>", "<|im_e
 SPECIAL_TOKENS = [PAD, EOT, IM_START, IM_END]
 # Prompt-contract markers get one token each so quotes and answers stay short and easy to learn.
 CONTRACT_TOKENS = [prompts.BEGIN_QUOTE, prompts.END_QUOTE, prompts.ANSWER_TAG]
-TEXT_SUFFIXES = {".md", ".txt", ".rst"}
 DEFAULT_CORPUS = Path(__file__).resolve().parents[1] / "corpora" / "helpdesk" / "docs"
 
 # ChatML with {% generation %} markers, so TRL can mask everything but the assistant's words.
@@ -60,16 +59,12 @@ class TinyModelConfig:
 
 
 def read_corpus_texts(corpus: Path) -> list[str]:
-    """Every text file under `corpus` (or the file itself), sorted by path for determinism."""
-    corpus = Path(corpus)
-    if not corpus.exists():
-        raise RaftError(f"corpus {corpus} does not exist; pass --corpus DIR with .md/.txt files")
-    files = (
-        [corpus] if corpus.is_file() else sorted(p for p in corpus.rglob("*") if p.suffix in TEXT_SUFFIXES)
-    )
-    texts = [t for t in (p.read_text(encoding="utf-8", errors="replace").strip() for p in files) if t]
+    """The text of every document `raft index` would read from `corpus` (any supported format), in path order."""
+    from raft.corpus import Corpus
+
+    texts = [f"{d.title}\n\n{d.text}".strip() for d in Corpus(Path(corpus)) if d.text.strip()]
     if not texts:
-        raise RaftError(f"corpus {corpus} holds no .md/.txt/.rst text; pass --corpus DIR with documents")
+        raise RaftError(f"corpus {corpus} holds no readable documents; pass --corpus DIR with documents")
     return texts
 
 

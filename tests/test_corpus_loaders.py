@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import SHARED_DATASETS
 
 from raft.corpus import Corpus, Document, read_html, read_markdown
 from raft.errors import RaftError
@@ -169,3 +170,208 @@ def test_content_hash_changes_with_text_only(corpus_dir: Path) -> None:
     changed, _ = load(corpus_dir)
     assert changed["guides/pairing"].content_hash != docs["guides/pairing"].content_hash
     assert changed["returns"].content_hash == docs["returns"].content_hash
+
+
+# ---- JSON files: PubMedQA, SQuAD, lists of rows -------------------------------------------
+
+
+PUBMEDQA = {
+    "1001": {
+        "QUESTION": "Does nightly stretching reduce calf cramps in runners?",
+        "CONTEXTS": [
+            "Calf cramps disturb the sleep of many amateur runners during marathon training.",
+            "Forty runners stretched for ten minutes each night and logged cramps for eight weeks.",
+            "Stretching runners reported half as many cramps as the control group.",
+        ],
+        "LABELS": ["BACKGROUND", "METHODS", "RESULTS"],
+        "final_decision": "yes",
+    },
+    "1002": {
+        "QUESTION": "Is green tea intake linked to better dental enamel in teenagers?",
+        "CONTEXTS": [
+            "Enamel erosion in teenagers is often blamed on acidic soft drinks and sugary snacks.",
+            "A survey of 300 pupils compared weekly green tea cups with enamel scores from dentists.",
+        ],
+        "LABELS": ["BACKGROUND", "METHODS"],
+        "final_decision": "maybe",
+    },
+    "1003": {
+        "QUESTION": "Do standing desks lower afternoon fatigue in office staff?",
+        "CONTEXTS": [
+            "Office workers often describe a slump in alertness between two and four in the afternoon.",
+            "Staff given standing desks rated their afternoon fatigue no differently from seated staff.",
+        ],
+        "LABELS": ["BACKGROUND", "RESULTS"],
+        "final_decision": "no",
+    },
+}
+SQUAD = {
+    "version": "v2.0",
+    "data": [
+        {
+            "title": "Lighthouse_keeping",
+            "paragraphs": [
+                {
+                    "context": "The Harbour Point lighthouse was first lit in 1843 and burned whale oil "
+                    "until the keepers switched to kerosene.",
+                    "qas": [
+                        {
+                            "id": "s1",
+                            "question": "When was the Harbour Point lighthouse first lit?",
+                            "answers": [{"text": "1843", "answer_start": 48}],
+                            "is_impossible": False,
+                        },
+                        {"id": "s2", "question": "Who painted it?", "answers": [], "is_impossible": True},
+                    ],
+                },
+                {
+                    "context": "Keepers climbed 212 steps every evening to trim the wick and polish the "
+                    "great Fresnel lens by hand.",
+                    "qas": [
+                        {
+                            "id": "s3",
+                            "question": "How many steps did the keepers climb?",
+                            "answers": [{"text": "212", "answer_start": 16}],
+                        }
+                    ],
+                },
+            ],
+        },
+        {
+            "title": "Beekeeping",
+            "paragraphs": [
+                {
+                    "context": "A healthy hive in summer holds around fifty thousand worker bees and a "
+                    "single laying queen.",
+                    "qas": [
+                        {
+                            "id": "s4",
+                            "question": "How many worker bees does a healthy summer hive hold?",
+                            "answers": [{"text": "around fifty thousand", "answer_start": 30}],
+                        }
+                    ],
+                }
+            ],
+        },
+    ],
+}
+
+
+@pytest.fixture
+def qa_json_dir(tmp_path: Path) -> Path:
+    """A folder with a tiny PubMedQA-shaped and a tiny SQuAD-shaped file (10 documents in all)."""
+    root = tmp_path / "qa-json"
+    root.mkdir()
+    (root / "ori_pqal.json").write_text(json.dumps(PUBMEDQA))
+    (root / "squad.json").write_text(json.dumps(SQUAD))
+    return root
+
+
+def test_pubmedqa_json_gives_one_document_per_section(qa_json_dir: Path) -> None:
+    docs, corpus = load(qa_json_dir / "ori_pqal.json")
+    assert corpus.skipped == []
+    assert list(docs)[:4] == ["1001-0", "1001-1", "1001-2", "1002-0"]
+    assert len(docs) == 7
+    assert docs["1001-2"].text == PUBMEDQA["1001"]["CONTEXTS"][2]
+    assert docs["1001-2"].title == "PubMed 1001" and docs["1001-2"].source == "ori_pqal.json"
+
+
+def test_pubmedqa_record_without_contexts_is_skipped(tmp_path: Path) -> None:
+    records = {**PUBMEDQA, "1004": {"QUESTION": "Empty?", "CONTEXTS": [], "LABELS": []}}
+    (tmp_path / "p.json").write_text(json.dumps(records))
+    docs, corpus = load(tmp_path)
+    assert len(docs) == 7
+    assert [(s.path, s.reason) for s in corpus.skipped] == [("p.json:1004", "no 'CONTEXTS' list")]
+
+
+def test_squad_json_gives_one_document_per_paragraph(qa_json_dir: Path) -> None:
+    docs, corpus = load(qa_json_dir / "squad.json")
+    assert corpus.skipped == []
+    assert list(docs) == ["Lighthouse_keeping#0", "Lighthouse_keeping#1", "Beekeeping#0"]
+    assert docs["Lighthouse_keeping#1"].title == "Lighthouse keeping"
+    assert docs["Beekeeping#0"].text == SQUAD["data"][1]["paragraphs"][0]["context"]
+
+
+def test_squad_paragraph_documents_equal_the_qa_readers_oracle_text(qa_json_dir: Path) -> None:
+    from raft.qa import read_qa
+
+    docs, _ = load(qa_json_dir / "squad.json")
+    texts = {d.text for d in docs.values()}
+    items = read_qa(qa_json_dir / "squad.json")
+    assert [it.id for it in items] == ["s1", "s3", "s4"]
+    assert all(it.oracle_text in texts for it in items)
+
+
+def test_json_list_uses_the_row_rules(tmp_path: Path) -> None:
+    rows = [{"id": "r-1", "title": "First", "text": "One."}, {"text": "Two."}, [1, 2], {"text": ""}]
+    (tmp_path / "rows.json").write_text(json.dumps(rows))
+    docs, corpus = load(tmp_path)
+    assert list(docs) == ["r-1", "rows#2"]
+    assert docs["r-1"].title == "First" and docs["rows#2"].text == "Two."
+    assert {s.path: s.reason for s in corpus.skipped} == {
+        "rows.json:3": "not a JSON object",
+        "rows.json:4": "empty 'text'",
+    }
+
+
+def test_other_json_layouts_are_skipped_with_reasons(tmp_path: Path) -> None:
+    (tmp_path / "labels.json").write_text(json.dumps({"1001": "yes", "1002": "no"}))
+    (tmp_path / "broken.json").write_text('{"data": [')
+    (tmp_path / "keep.md").write_text("# Keep\ntext\n")
+    docs, corpus = load(tmp_path)
+    reasons = {s.path: s.reason for s in corpus.skipped}
+    assert list(docs) == ["keep"]
+    assert reasons["labels.json"].startswith("unrecognised JSON layout")
+    assert reasons["broken.json"].startswith("invalid JSON at line 1")
+    (tmp_path / "broken.json").unlink()
+    docs, corpus = load(tmp_path, strict=True)
+    assert list(docs) == ["keep"] and corpus.skipped[0].path == "labels.json"
+
+
+def test_json_lines_named_json_are_read_as_rows(tmp_path: Path) -> None:
+    lines = [{"id": "one", "text": "First line."}, {"text": "Second line."}]
+    (tmp_path / "lines.json").write_text("\n".join(json.dumps(r) for r in lines) + "\n")
+    docs, corpus = load(tmp_path)
+    assert corpus.skipped == []
+    assert list(docs) == ["one", "lines#2"] and docs["lines#2"].text == "Second line."
+
+
+@pytest.mark.skipif(
+    not (SHARED_DATASETS / "pubmedqa" / "ori_pqal.json").is_file(), reason="PubMedQA not present"
+)
+def test_real_pubmedqa_file_ids() -> None:
+    path = SHARED_DATASETS / "pubmedqa" / "ori_pqal.json"
+    first = list(json.loads(path.read_text()).items())[:3]
+    docs = []
+    for doc in Corpus(path, strict=True):
+        docs.append(doc)
+        if len(docs) == sum(len(rec["CONTEXTS"]) for _, rec in first):
+            break
+    expected = [f"{pmid}-{i}" for pmid, rec in first for i in range(len(rec["CONTEXTS"]))]
+    assert [d.doc_id for d in docs] == expected
+    assert [d.text for d in docs] == [c for _, rec in first for c in rec["CONTEXTS"]]
+    assert docs[0].title == f"PubMed {first[0][0]}"
+
+
+@pytest.mark.slow
+def test_pubmedqa_and_squad_questions_resolve_to_their_oracle_chunks(
+    qa_json_dir: Path, tmp_path: Path
+) -> None:
+    from raft.index import IndexConfig, build_index
+    from raft.qa import read_qa, resolve_oracles
+    from raft.retriever import Retriever
+
+    build_index(IndexConfig(corpus=qa_json_dir, out=tmp_path / "index"))
+    retriever = Retriever.load(tmp_path / "index")
+    assert len({c.doc_id for c in retriever.chunks}) == 10
+    pubmed = read_qa(qa_json_dir / "ori_pqal.json")
+    squad = read_qa(qa_json_dir / "squad.json")
+    matched, unmatched = resolve_oracles(pubmed + squad, retriever)
+    assert unmatched == []
+    oracle = {it.id: chunk for it, chunk in matched}
+    for pmid in PUBMEDQA:
+        assert oracle[pmid].doc_id == f"{pmid}-0"
+    assert oracle["s1"].doc_id == "Lighthouse_keeping#0"
+    assert oracle["s3"].doc_id == "Lighthouse_keeping#1"
+    assert oracle["s4"].doc_id == "Beekeeping#0"
+    assert all(it.answer in oracle[it.id].text for it in squad)

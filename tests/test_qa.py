@@ -120,7 +120,7 @@ def test_squad_skips_unanswerable(tmp_path):
         "s1",
         "France",
         "Paris is in France.",
-        None,
+        "T#0",
     )
 
 
