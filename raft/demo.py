@@ -39,8 +39,8 @@ class DemoConfig:
     distractors: int = 3
     p_oracle: float = 0.8
     strategy: str = "hard"
-    tiny_pretrain_steps: int = 300
-    raft_steps: int = 300
+    tiny_pretrain_steps: int = 150
+    raft_steps: int = 150
     dsf_steps: int = 150
     batch_size: int = 8
     lr: float = 1e-3

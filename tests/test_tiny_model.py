@@ -98,7 +98,7 @@ def test_missing_corpus_and_existing_output_are_user_errors(tmp_path):
         build_tiny_model(tiny_cfg(tmp_path / "m", tmp_path / "nope"))
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(RaftError, match="no .md"):
+    with pytest.raises(RaftError, match="no readable documents"):
         build_tiny_model(tiny_cfg(tmp_path / "m", empty))
     out = tmp_path / "taken"
     out.mkdir()
