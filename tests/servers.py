@@ -142,3 +142,19 @@ def small_corpus_index(tmp: Path, n_docs: int = 6) -> Path:
         shutil.copy(path, corpus / path.name)
     build_index(IndexConfig(corpus=corpus, out=tmp / "index", hybrid=True))
     return tmp / "index"
+
+
+@contextlib.contextmanager
+def chat_app(tmp: Path, rag_model: Path, delay: float = 0.02) -> Iterator[str]:
+    """`raft chat` over a small index: the scripted endpoint answers as `raft`, `rag_model` as `rag`.
+
+    Yields the app's URL; feedback goes to `tmp / "feedback.jsonl"`.
+    """
+    index = small_corpus_index(tmp)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    with scripted_endpoint(delay=delay) as endpoint:
+        args = ["chat", str(index), "--model", f"openai:{endpoint}:raft-remote", "--rag-model", str(rag_model),
+                "--port", str(port), "--device", "cpu", "--feedback", str(tmp / "feedback.jsonl")]  # fmt: skip
+        with raft_process(args, url, tmp / "chat.log"):
+            yield url

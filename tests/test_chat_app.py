@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.servers import free_port, raft_process, scripted_endpoint, small_corpus_index
+from tests.servers import chat_app
 
 pytestmark = pytest.mark.slow
 
@@ -12,25 +12,8 @@ QUESTION = "How do I reset my password?"
 @pytest.fixture(scope="module")
 def app(tiny_model_dir, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("chat-app")
-    index = small_corpus_index(tmp)
-    port = free_port()
-    with scripted_endpoint() as endpoint:
-        args = [
-            "chat",
-            str(index),
-            "--model",
-            f"openai:{endpoint}:raft-remote",
-            "--rag-model",
-            str(tiny_model_dir),
-            "--port",
-            str(port),
-            "--device",
-            "cpu",
-            "--feedback",
-            str(tmp / "feedback.jsonl"),
-        ]
-        with raft_process(args, f"http://127.0.0.1:{port}/", tmp / "chat.log"):
-            yield f"http://127.0.0.1:{port}/", tmp
+    with chat_app(tmp, tiny_model_dir) as url:
+        yield url, tmp
 
 
 def text(message):

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import free_port, raft_process, scripted_endpoint, small_corpus_index
+from tests.servers import chat_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -25,25 +25,8 @@ def app(tiny_model_dir, tmp_path_factory):
         pytest.skip("needs Debian chromium at /usr/bin/chromium (apt-get install -y chromium)")
     pytest.importorskip("playwright")
     tmp = tmp_path_factory.mktemp("chat-browser")
-    index = small_corpus_index(tmp)
-    port = free_port()
-    with scripted_endpoint(delay=0.05) as endpoint:
-        args = [
-            "chat",
-            str(index),
-            "--model",
-            f"openai:{endpoint}:raft-remote",
-            "--rag-model",
-            str(tiny_model_dir),
-            "--port",
-            str(port),
-            "--device",
-            "cpu",
-            "--feedback",
-            str(tmp / "feedback.jsonl"),
-        ]
-        with raft_process(args, f"http://127.0.0.1:{port}/", tmp / "chat.log"):
-            yield f"http://127.0.0.1:{port}/", tmp / "feedback.jsonl"
+    with chat_app(tmp, tiny_model_dir, delay=0.05) as url:
+        yield url, tmp / "feedback.jsonl"
 
 
 @pytest.fixture

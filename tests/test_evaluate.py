@@ -15,10 +15,10 @@ from raft.generation import Completion, DecodingConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "datasets"
+REPORT_FILES = ("report.md", "report.json", "per_question.jsonl", "chart.png", "config.json", "manifest.json")
 
 
 # ---- system specs ----------------------------------------------------------------------------
-
 
 def test_parse_system_forms(tmp_path):
     assert parse_system("rag=Qwen/Qwen2.5-0.5B-Instruct") == SystemSpec("rag", "Qwen/Qwen2.5-0.5B-Instruct")
@@ -164,14 +164,7 @@ def test_run_eval_with_fakes_writes_every_artifact(tmp_path):
     )  # fmt: skip
     report = run_eval(cfg, retriever=FakeRetriever(), loader=_fake_loader)
     out = tmp_path / "report"
-    for name in (
-        "report.md",
-        "report.json",
-        "per_question.jsonl",
-        "chart.png",
-        "config.json",
-        "manifest.json",
-    ):
+    for name in REPORT_FILES:
         assert (out / name).is_file(), name
     assert report["questions"] == {"total": 6, "evaluated": 6, "unmatched": 0}
     rag = report["systems"]["rag"]
@@ -320,14 +313,7 @@ def test_eval_end_to_end_tiny_model(sample_index, tiny_model_dir, tmp_path):
                 "--conditions", "retrieved,closed_book,oracle,oracle_distractors", "--bootstrap", 100)  # fmt: skip
     assert res.returncode == 0, res.stderr
     assert "raft − rag" in res.stdout and "retrieval: recall@1" in res.stdout
-    for name in (
-        "report.md",
-        "report.json",
-        "per_question.jsonl",
-        "chart.png",
-        "config.json",
-        "manifest.json",
-    ):
+    for name in REPORT_FILES:
         assert (out / name).stat().st_size > 0, name
     report = json.loads((out / "report.json").read_text())
     assert report["questions"]["evaluated"] == 4
