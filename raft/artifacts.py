@@ -91,3 +91,19 @@ def staging_dir(out: Path, overwrite: bool = False) -> Iterator[Path]:
     os.replace(tmp, out)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def index_fingerprint(manifest: dict[str, Any]) -> str:
+    """An index's identity: its manifest without the build time (the one rule every stage uses)."""
+    return fingerprint({k: v for k, v in manifest.items() if k not in ("created", "seconds")})
+
+
+def file_fingerprint(path: Path) -> str:
+    """A content hash of a file, or of every file under a directory (names and bytes)."""
+    h = hashlib.sha256()
+    path = Path(path)
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for p in files:
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()[:16]

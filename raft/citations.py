@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from raft.prompts import ANSWER_TAG, BEGIN_QUOTE, END_QUOTE
+from raft.quotes import locate_quote, quote_span
 
 MARKERS = (BEGIN_QUOTE, END_QUOTE, ANSWER_TAG)
 ANSWER_LABEL = "\n\n**Answer:** "
@@ -28,28 +29,6 @@ class Citation:
 
     quote: str
     source: int | None
-
-
-def _quote_pattern(quote: str) -> re.Pattern[str] | None:
-    words = quote.split()
-    if not words:
-        return None
-    return re.compile(r"\s+".join(re.escape(w) for w in words), re.IGNORECASE)
-
-
-def quote_span(quote: str, text: str) -> tuple[int, int] | None:
-    """Where `quote` occurs in `text`, ignoring case and whitespace differences; None if it does not."""
-    pattern = _quote_pattern(quote)
-    match = pattern.search(text) if pattern else None
-    return (match.start(), match.end()) if match else None
-
-
-def locate_quote(quote: str, texts: Sequence[str]) -> int | None:
-    """The 1-based number of the first text that contains `quote` verbatim, or None."""
-    for number, text in enumerate(texts, start=1):
-        if quote_span(quote, text):
-            return number
-    return None
 
 
 def highlight_html(text: str, quotes: Sequence[str]) -> str:

@@ -166,8 +166,14 @@ def _quiet_libraries() -> None:
 @click.option("--mode", type=click.Choice(["raft", "dsf"]), default=None,
               help="raft: documents in the prompt; dsf: closed-book rows (baseline). [default: raft]")
 @click.option("--seed", type=int, default=None, help="Seed for every random choice. [default: 0]")
-@click.option("--eval-fraction", type=float, default=None,
-              help="Share of oracle documents held out for eval (when the QA file has no split). [default: 0.1]")
+@click.option("--validation-fraction", type=float, default=None,
+              help="Share of training documents held out for validation (early stopping, model selection), "
+                   "unless the QA file declares a validation split. [default: 0.1]")
+@click.option("--test-fraction", type=float, default=None,
+              help="Share of documents held out for test when the QA file declares no test split (their "
+                   "questions and documents reach no row). [default: 0.1]")
+@click.option("--train-on-test", is_flag=True, default=None,
+              help="Put the QA file's test questions into training (then nothing is held out for test).")
 @click.option("--max-tokens", type=int, default=None, help="Trim documents so prompt + answer fit N tokens.")
 @click.option("--tokenizer", default=None, help="Tokenizer (base model id/path) that counts --max-tokens.")
 @click.option("--export", type=click.Choice(["gorilla"]), default=None, help="Also write the original RAFT layout.")
@@ -317,7 +323,9 @@ def train_compare_cmd(model_dirs: tuple[str, ...]) -> None:
 @click.option("--model", type=click.Path(), default=None,
               help="A `raft train` model dir: adds rag=<its base model> and raft=<the dir>.")
 @click.option("-k", "k", type=int, default=None, help="Documents retrieved per question [4].")
-@click.option("--split", default=None, help="Question split to use; 'all' keeps every question [test].")
+@click.option("--split", default=None,
+              help="Question split: train, validation, test or all [test when the file has a split column, else "
+                   "all; with --model and no split column, test = the questions `raft generate` held out].")
 @click.option("--limit", type=int, default=None, help="Evaluate only the first N questions.")
 @click.option("--conditions", default=None,
               help="Comma list of retrieved, closed_book, oracle, oracle_distractors [retrieved].")
@@ -328,7 +336,9 @@ def train_compare_cmd(model_dirs: tuple[str, ...]) -> None:
 @click.option("--bootstrap", type=int, default=None, help="Bootstrap resamples for the CIs [1000].")
 @click.option("--device", default=None, help="cpu, cuda, cuda:1, ... [cuda if available].")
 @click.option("--hybrid/--no-hybrid", default=None, help="Dense + BM25 retrieval [as the index was built].")
-@click.option("--force-prompt", is_flag=True, help="Use a model trained with another prompt version.")
+@click.option("--force-prompt", is_flag=True, help="Use a model trained with another prompt contract.")
+@click.option("--allow-overlap", is_flag=True,
+              help="Score questions a model trained or was selected on (the report flags every such row).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing report directory.")
 def eval_cmd(index_dir: str, qa: str, out: str, systems: tuple[str, ...], model: str | None,
              conditions: str | None, max_new_tokens: int | None, temperature: float | None,

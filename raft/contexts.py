@@ -1,8 +1,9 @@
 """RAFT context assembly: pick distractors, place the oracle, fit the token budget.
 
-Invariants (tested as properties over many seeds): no chunk appears twice in a context; the oracle is
-never a distractor; no distractor comes from the oracle's document or contains the gold answer
-(case-insensitive; answers under 4 characters as whole words; yes/no/maybe labels are not searched).
+Invariants (tested as properties over many seeds): no chunk appears twice in a context; an oracle chunk
+is never a distractor; no distractor comes from an oracle document, a held-out (validation or test)
+document, or contains the answer (case-insensitive; answers under 4 characters as whole words;
+yes/no/maybe labels cannot be searched, which the dataset counts as unchecked rows).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ class ChunkPool:
     def __len__(self) -> int:
         return len(self.chunks)
 
-    def excluder(self, docs: set[str], answer: str | None) -> Callable[[int], bool]:
+    def excluder(self, docs: set[str] | frozenset[str], answer: str | None) -> Callable[[int], bool]:
         """A test for chunk positions that may not be distractors: from `docs`, or containing the answer."""
         has_answer = answer_matcher(answer)
 
@@ -40,10 +41,10 @@ class ChunkPool:
 
 @dataclass(frozen=True)
 class Context:
-    """Chunk positions in context order, where the oracle is (-1 if absent), and whether mining fell short."""
+    """Chunk positions in context order, the slots holding oracle chunks (empty if absent), mining shortfall."""
 
     positions: list[int]
-    oracle_index: int
+    oracle_slots: list[int]
     shortfall: int
 
 
@@ -75,7 +76,7 @@ def sample_random(
 
 def assemble(
     pool: ChunkPool,
-    oracle: int,
+    oracles: list[int],
     candidates: list[int],
     excluded: Callable[[int], bool],
     k: int,
@@ -83,9 +84,9 @@ def assemble(
     strategy: str,
     rng: random.Random,
 ) -> Context:
-    """K distractors (hard, random or half of each) plus, with probability P, the oracle at a uniform slot."""
+    """K distractors (hard, random or half of each) plus, with probability P, every oracle chunk at uniform slots."""
     n_hard = {"hard": k, "random": 0, "mixed": (k + 1) // 2}[strategy]
-    taken = {oracle}
+    taken = set(oracles)
     hard = []
     for i in candidates:
         if len(hard) == n_hard:
@@ -96,10 +97,13 @@ def assemble(
     shortfall = n_hard - len(hard)
     distractors = hard + sample_random(pool, k - len(hard), excluded, taken, rng)
     rng.shuffle(distractors)
-    if rng.random() < p_oracle:
-        slot = rng.randint(0, len(distractors))
-        return Context(distractors[:slot] + [oracle] + distractors[slot:], slot, shortfall)
-    return Context(distractors, -1, shortfall)
+    if rng.random() >= p_oracle:
+        return Context(distractors, [], shortfall)
+    positions = list(distractors)
+    for oracle in oracles:
+        positions.insert(rng.randint(0, len(positions)), oracle)
+    slots = [n for n, i in enumerate(positions) if i in set(oracles)]
+    return Context(positions, slots, shortfall)
 
 
 # ---- token budget --------------------------------------------------------------------------

@@ -46,6 +46,7 @@ class DemoConfig:
     lr: float = 1e-3
     full: bool | None = None  # None: full fine-tuning for the tiny model, LoRA for a given --base-model
     k: int = 4
+    test_fraction: float = 0.2  # documents held out for test when the QA file has no split column
     eval_limit: int | None = None
     max_new_tokens: int = 64
     eval_batch_size: int = 16
@@ -85,10 +86,10 @@ def stages(cfg: DemoConfig) -> list[Stage]:
     s.append(
         Stage(
             "qa",
-            "Split the gold questions",
+            "Split the gold questions by document",
             out / "questions",
             (),
-            _pick(cfg, "qa"),
+            _pick(cfg, "qa test_fraction seed"),
             lambda: _questions(cfg, out / "questions"),
         )
     )
@@ -107,9 +108,9 @@ def stages(cfg: DemoConfig) -> list[Stage]:
         s.append(
             Stage(
                 "base",
-                "Build the tiny base model",
+                "Build the tiny base model (test documents left out)",
                 base_dir,
-                (),
+                ("index", "data-raft"),
                 _pick(cfg, "corpus tiny_pretrain_steps seed"),
                 lambda: _tiny(cfg, base_dir),
             )
@@ -186,6 +187,7 @@ def run_demo(cfg: DemoConfig, echo: Callable[[str], None] = print) -> dict[str, 
 
 
 def _validate(cfg: DemoConfig) -> None:
+    """Every input checked before the first expensive stage (the QA file is read and split here too)."""
     problems = []
     if not Path(cfg.corpus).exists():
         problems.append(f"corpus {cfg.corpus} does not exist (pass --corpus DIR)")
@@ -194,8 +196,13 @@ def _validate(cfg: DemoConfig) -> None:
     for name in ("raft_steps", "dsf_steps", "batch_size", "k", "max_new_tokens"):
         if getattr(cfg, name) < 1:
             problems.append(f"{name.replace('_', '-')} must be at least 1")
+    if not 0.0 < cfg.test_fraction < 1.0:
+        problems.append("test-fraction must be between 0 and 1")
+    if cfg.base_model is not None and not Path(cfg.base_model).exists() and "/" not in cfg.base_model:
+        problems.append(f"--base-model {cfg.base_model} is neither a directory nor a hub id (owner/name)")
     if problems:
         raise RaftError("; ".join(problems))
+    split_questions(cfg)  # raises on an unreadable or unsplittable QA file
 
 
 def _file_fp(path: Path) -> str | None:
@@ -220,35 +227,45 @@ def _index(cfg: DemoConfig, out: Path) -> None:
     )
 
 
-def _questions(cfg: DemoConfig, out: Path) -> None:
-    """Split the QA file: training questions (split column dropped, so generation holds out its own
-    eval documents from the training side only) and the test questions the report is computed on."""
-    from raft.qa import read_qa
+def split_questions(cfg: DemoConfig) -> list[Any]:
+    """The QA file's questions, each with split train or test: the file's own split column (its validation
+    rows count as training documents; `raft generate` carves validation from them), else a seeded split by
+    document (`test_fraction` of the document groups)."""
+    from raft.qa import QAItem, read_qa
+    from raft.splits import TEST, TRAIN, split_groups
 
     items = read_qa(Path(cfg.qa))
-    test = [q for q in items if q.split in ("test", "eval", "validation", "dev")]
-    test_ids = {q.id for q in test}
-    train = [q for q in items if q.id not in test_ids]
-    if not test or not train:
-        raise RaftError(f"{cfg.qa} needs a split column with both train and test rows for the demo")
-    with artifacts.staging_dir(out, overwrite=True) as tmp:
-        for name, rows, keep_split in (("train.jsonl", train, False), ("test.jsonl", test, True)):
-            with open(tmp / name, "w") as f:
-                for q in rows:
-                    rec = {
-                        "id": q.id,
-                        "question": q.question,
-                        "answer": q.answer,
-                        "doc_id": q.doc_id,
-                        "chunk_id": q.chunk_id,
-                        "passage": q.oracle_text,
-                    }
-                    if keep_split:
-                        rec["split"] = "test"
-                    f.write(json.dumps({k: v for k, v in rec.items() if v is not None}) + "\n")
-        artifacts.write_manifest(
-            tmp, "questions", {"source": str(cfg.qa), "train": len(train), "test": len(test)}
+    if not any(q.split for q in items):
+        groups = {q.id: "|".join(q.doc_ids) or q.id for q in items}
+        side, _ = split_groups({}, set(groups.values()), cfg.seed, 0.0, cfg.test_fraction)
+        items = [QAItem(**{**q.__dict__, "split": side[groups[q.id]]}) for q in items]
+    items = [q if q.split == TEST else QAItem(**{**q.__dict__, "split": TRAIN}) for q in items]
+    n_test = sum(q.split == TEST for q in items)
+    if not n_test or n_test == len(items):
+        raise RaftError(
+            f"{cfg.qa}: the demo needs questions on at least two documents, some for training and some for test"
         )
+    return items
+
+
+def _questions(cfg: DemoConfig, out: Path) -> None:
+    """questions.jsonl: every question with its split (train / test), the file the later stages read."""
+    items = split_questions(cfg)
+    with artifacts.staging_dir(out, overwrite=True) as tmp:
+        with open(tmp / "questions.jsonl", "w") as f:
+            for q in items:
+                rec = {
+                    "id": q.id,
+                    "question": q.question,
+                    "answer": q.answer,
+                    "doc_ids": list(q.doc_ids) or None,
+                    "chunk_ids": list(q.chunk_ids) or None,
+                    "passage": q.oracle_text,
+                    "split": q.split,
+                }
+                f.write(json.dumps({k: v for k, v in rec.items() if v is not None}) + "\n")
+        counts = {s: sum(q.split == s for q in items) for s in ("train", "test")}
+        artifacts.write_manifest(tmp, "questions", {"source": str(cfg.qa), **counts})
 
 
 def _generate(cfg: DemoConfig, out: Path, mode: str) -> None:
@@ -258,7 +275,7 @@ def _generate(cfg: DemoConfig, out: Path, mode: str) -> None:
         GenerateConfig(
             index=out / "index",
             out=out / "data" / mode,
-            qa=out / "questions" / "train.jsonl",
+            qa=out / "questions" / "questions.jsonl",
             distractors=cfg.distractors,
             p_oracle=cfg.p_oracle,
             strategy=cfg.strategy,
@@ -270,14 +287,17 @@ def _generate(cfg: DemoConfig, out: Path, mode: str) -> None:
 
 
 def _tiny(cfg: DemoConfig, out: Path) -> None:
+    """The tiny base model, pretrained without the test documents (read from the dataset's lineage)."""
     from raft.tiny_model import TinyModelConfig, build_tiny_model
 
+    lineage = json.loads((out.parent / "data" / "raft" / "lineage.json").read_text())
     build_tiny_model(
         TinyModelConfig(
             out=out,
             corpus=Path(cfg.corpus),
             pretrain_steps=cfg.tiny_pretrain_steps,
             seed=cfg.seed,
+            exclude_docs=tuple(lineage["splits"]["test"]["held_out_docs"]),
             overwrite=True,
         )
     )
@@ -311,7 +331,7 @@ def _evaluate(cfg: DemoConfig, out: Path, base: str) -> None:
     run_eval(
         EvalConfig(
             index=out / "index",
-            qa=out / "questions" / "test.jsonl",
+            qa=out / "questions" / "questions.jsonl",
             out=out / "report",
             systems=(f"base={base}", f"dsf={out / 'models' / 'dsf'}", f"raft={out / 'models' / 'raft'}"),
             k=cfg.k,

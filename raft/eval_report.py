@@ -11,22 +11,40 @@ from typing import Any
 from raft import artifacts, metrics
 
 TITLES = {
-    "em": "Exact match",
-    "f1": "Token F1",
-    "accuracy": "Accuracy (yes/no/maybe)",
+    "em_strict": "Exact match (tagged)",
+    "f1_strict": "Token F1 (tagged)",
+    "em_lenient": "Exact match (lenient)",
+    "f1_lenient": "Token F1 (lenient)",
+    "accuracy_strict": "Accuracy (tagged)",
+    "accuracy_lenient": "Accuracy (lenient)",
+    "truthfulness": "Truthfulness (+1/0/-1)",
     "format": "Format adherence",
 }
-SHORT = {"em": "EM", "f1": "F1", "accuracy": "Acc"}
+SHORT = {
+    "em_strict": "EM",
+    "f1_strict": "F1",
+    "em_lenient": "EM~",
+    "f1_lenient": "F1~",
+    "accuracy_strict": "Acc",
+    "accuracy_lenient": "Acc~",
+}
 FILES = ("report.md", "report.json", "per_question.jsonl", "chart.png", "config.json")
+# Per-question rates averaged into every aggregate (besides the answer metrics).
+RATES = ("format", "truncated", "quote_validity", "citation_precision", "truthfulness")
+BASE_NAMES = ("base", "rag")
 
 
 def main_metrics(labels: bool) -> list[str]:
-    return ["accuracy", "f1", "em"] if labels else ["em", "f1"]
+    """Answer metrics with CIs, strict then lenient; the first one leads tables and verdicts."""
+    if labels:
+        return ["accuracy_strict", "accuracy_lenient", "f1_strict"]
+    return ["em_strict", "f1_strict", "em_lenient", "f1_lenient"]
 
 
 def summarize(rows: list[dict], names: Sequence[str], k: int, labels: bool, seed: int, n_boot: int) -> dict:
-    """Per system and condition means (with bootstrap CIs), retrieval scores, and paired differences."""
-    result: dict[str, Any] = {"systems": {}, "differences": [], "retrieval": {}}
+    """Per system and condition aggregates (with CIs and an oracle-retrieved breakdown), paired differences,
+    retrieval scores and the closed-book regression verdict."""
+    result: dict[str, Any] = {"systems": {}, "differences": [], "retrieval": {}, "closed_book_regression": []}
     retrieved = [r for r in rows if r["condition"] == "retrieved"]
     if retrieved:
         ranks = [r["oracle_rank"] for r in retrieved]
@@ -38,46 +56,67 @@ def summarize(rows: list[dict], names: Sequence[str], k: int, labels: bool, seed
             "mrr": metrics.mean([metrics.reciprocal_rank(x) for x in ranks]),
         }
     conditions = list(dict.fromkeys(r["condition"] for r in rows))
+    by_cond = {c: [r for r in rows if r["condition"] == c] for c in conditions}
     for name in names:
         result["systems"][name] = {}
-        for cond in conditions:
-            sub = [r for r in rows if r["condition"] == cond]
-            result["systems"][name][cond] = _aggregate(sub, name, labels, seed, n_boot)
+        for cond, sub in by_cond.items():
+            stats = _aggregate(sub, name, labels, seed, n_boot)
+            stats["by_oracle_retrieved"] = {
+                side: _aggregate([r for r in sub if r["oracle_in_context"] == flag], name, labels, seed, n_boot)
+                for side, flag in (("in", True), ("out", False))
+            }
+            result["systems"][name][cond] = stats
     for target, baseline in comparison_pairs(names):
-        for cond in conditions:
-            sub = [r for r in rows if r["condition"] == cond]
-            for metric in main_metrics(labels):
-                pairs = [(r["systems"][target][metric], r["systems"][baseline][metric]) for r in sub]
-                pairs = [p for p in pairs if None not in p]
-                diff = metrics.paired_bootstrap([a for a, _ in pairs], [b for _, b in pairs], n_boot, seed)
+        for cond, sub in by_cond.items():
+            for metric in [*main_metrics(labels), "truthfulness"]:
                 result["differences"].append(
-                    {"system": target, "baseline": baseline, "condition": cond, "metric": metric, **diff}
+                    {"system": target, "baseline": baseline, "condition": cond, "metric": metric}
+                    | _paired(sub, target, baseline, metric, seed, n_boot)
                 )
+    if "closed_book" in by_cond:
+        result["closed_book_regression"] = regression_verdicts(by_cond["closed_book"], names, labels, seed, n_boot)
     return result
+
+
+def _paired(rows: list[dict], a: str, b: str, metric: str, seed: int, n_boot: int) -> dict[str, float]:
+    pairs = [(r["systems"][a][metric], r["systems"][b][metric]) for r in rows]
+    pairs = [p for p in pairs if None not in p]
+    return metrics.paired_bootstrap([x for x, _ in pairs], [y for _, y in pairs], n_boot, seed)
+
+
+def regression_verdicts(rows: list[dict], names: Sequence[str], labels: bool, seed: int, n_boot: int) -> list[dict]:
+    """Each tuned system against its base on closed-book questions: did tuning make it forget what it knew?
+
+    The base is the system named base or rag (else the first). "regressed" when the 95% CI of
+    tuned − base on the lead metric lies below zero, "improved" when above, else "no significant change".
+    """
+    base = next((n for n in names if n in BASE_NAMES), names[0])
+    metric = main_metrics(labels)[0]
+    verdicts = []
+    for name in names:
+        if name == base:
+            continue
+        d = _paired(rows, name, base, metric, seed, n_boot)
+        verdict = "regressed" if d["high"] < 0 else ("improved" if d["low"] > 0 else "no significant change")
+        verdicts.append({"system": name, "baseline": base, "metric": metric, "verdict": verdict, **d})
+    return verdicts
 
 
 def _aggregate(rows: list[dict], name: str, labels: bool, seed: int, n_boot: int) -> dict[str, Any]:
     scores = [r["systems"][name] for r in rows]
     out: dict[str, Any] = {"n": len(rows)}
-    for metric in [*main_metrics(labels), "format"]:
+    for metric in main_metrics(labels):
         values = [s[metric] for s in scores if s[metric] is not None]
         out[metric] = metrics.mean(values)
         out[f"{metric}_ci"] = list(metrics.bootstrap_ci(values, n_boot, seed)) if values else None
-    for metric in ("quote_validity", "citation_precision"):
-        out[metric] = metrics.mean([s[metric] for s in scores])
+    for metric in RATES:
+        out[metric if metric != "truncated" else "truncated_rate"] = metrics.mean([s[metric] for s in scores])
     out["quoted"] = metrics.mean([float(s["quotes"] > 0) for s in scores])
     present = [r["oracle_in_context"] for r in rows]
-    out["abstain_oracle_absent"] = metrics.mean(
-        [s["abstained"] for s, p in zip(scores, present, strict=True) if not p]
-    )
-    out["abstain_oracle_present"] = metrics.mean(
-        [s["abstained"] for s, p in zip(scores, present, strict=True) if p]
-    )
-    main = main_metrics(labels)[0]
-    out[f"{main}_oracle_present"] = metrics.mean([s[main] for s, p in zip(scores, present, strict=True) if p])
-    out[f"{main}_oracle_absent"] = metrics.mean(
-        [s[main] for s, p in zip(scores, present, strict=True) if not p]
-    )
+    out.update(metrics.refusal_scores([bool(s["abstained"]) for s in scores], present))
+    out["abstain_oracle_absent"] = metrics.mean([s["abstained"] for s, p in zip(scores, present, strict=True) if not p])
+    out["abstain_oracle_present"] = metrics.mean([s["abstained"] for s, p in zip(scores, present, strict=True) if p])
+    out["overlap_rows"] = sum(1 for r in rows if name in r.get("overlap", []))
     return out
 
 
@@ -121,27 +160,26 @@ def _with_ci(stats: dict[str, Any], metric: str) -> str:
 
 def result_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the main table: one row per condition and system (percentages, 95% CI)."""
-    metrics = main_metrics(report["labels"])
-    main = metrics[0]
-    header = ["condition", "system", *[SHORT[m] for m in metrics]]
-    header += ["format", "quote valid", "cite prec", "abstain (no oracle)", f"{SHORT[main]} oracle in/out"]
-    header += ["tok/s"]
+    shown = main_metrics(report["labels"])
+    header = ["condition", "system", *[SHORT[m] for m in shown]]
+    header += ["truth", "format", "trunc", "quote valid", "cite prec", "refusal P/R", "tok/s"]
     rows = []
     for name, by_condition in report["systems"].items():
         for condition, s in by_condition.items():
             cost = report["cost"][name]["conditions"].get(condition, {})
             tps = cost.get("tokens_per_s")
-            split = f"{_pct(s[f'{main}_oracle_present'])} / {_pct(s[f'{main}_oracle_absent'])}"
+            truth = "–" if s["truthfulness"] is None else f"{s['truthfulness']:+.2f}"
             rows.append(
                 [
                     condition,
                     name,
-                    *[_with_ci(s, m) for m in metrics],
+                    *[_with_ci(s, m) for m in shown],
+                    truth,
                     _pct(s["format"]),
+                    _pct(s["truncated_rate"]),
                     _pct(s["quote_validity"]),
                     _pct(s["citation_precision"]),
-                    _pct(s["abstain_oracle_absent"]),
-                    split,
+                    f"{_pct(s['refusal_precision'])} / {_pct(s['refusal_recall'])}",
                     "–" if tps is None else f"{tps:.1f}",
                 ]
             )
@@ -159,13 +197,26 @@ def difference_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]
                 d["condition"],
                 f"{d['system']} − {d['baseline']}",
                 d["metric"],
-                f"{100 * d['diff']:+.1f}",
-                f"[{100 * d['low']:+.1f}, {100 * d['high']:+.1f}]",
+                f"{_scale(d) * d['diff']:+.1f}",
+                f"[{_scale(d) * d['low']:+.1f}, {_scale(d) * d['high']:+.1f}]",
                 f"{d['p_le_0']:.3f}",
                 str(d["n"]),
             ]
         )
     return header, rows
+
+
+def _scale(d: dict[str, Any]) -> float:
+    """Differences print in points (x100), truthfulness in its own -2..2 units."""
+    return 1.0 if d["metric"] == "truthfulness" else 100.0
+
+
+def verdict_lines(report: dict[str, Any]) -> list[str]:
+    return [
+        f"closed book, {v['system']} vs {v['baseline']} ({v['metric']}): {v['verdict']} "
+        f"(Δ {100 * v['diff']:+.1f} [{100 * v['low']:+.1f}, {100 * v['high']:+.1f}])"
+        for v in report.get("closed_book_regression", [])
+    ]
 
 
 def format_table(report: dict[str, Any]) -> str:
@@ -183,8 +234,12 @@ def format_table(report: dict[str, Any]) -> str:
         k = retrieval["k"]
         parts.append(
             f"retrieval: recall@1 {_pct(retrieval['recall@1'])}  recall@{k} {_pct(retrieval[f'recall@{k}'])}  "
-            f"MRR {retrieval['mrr']:.3f}  (oracle document, {retrieval['n']} questions)"
+            f"MRR {retrieval['mrr']:.3f}  (chunks holding the answer, {retrieval['n']} questions)"
         )
+    parts += verdict_lines(report)
+    overlap = {n: c for n, c in report["questions"].get("overlap", {}).items() if c}
+    if overlap:
+        parts.append("OVERLAP (scored with --allow-overlap): " + ", ".join(f"{n} trained on {c}" for n, c in overlap.items()))
     return "\n\n".join(parts)
 
 
@@ -208,10 +263,22 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"prompt `{cfg['prompt']['version']}`, decoding {cfg['decoding']}. Config hash `{report['config_hash']}`.",
         "## Systems\n" + systems,
         "## Results (percent, 95% bootstrap CI)\n" + _md_table(*result_rows(report)),
-        "Columns: quote valid = quoted spans found verbatim in the context; cite prec = quotes taken from the "
-        "oracle document; abstain (no oracle) = abstentions when the oracle was not in the context; "
-        "oracle in/out = main score when the oracle was / was not in the context.",
+        "Columns: EM/F1 = scored on the tagged answer (a missing `<ANSWER>:` scores 0); EM~/F1~ = lenient "
+        "(the tagged answer, else the last line); truth = CRAG truthfulness (+1 correct, 0 abstain, -1 wrong, "
+        "lenient); trunc = answers cut by the token budget; quote valid = quoted spans found verbatim in the "
+        "context; cite prec = quotes taken from the chunks that hold the answer; refusal P/R = abstentions "
+        "when no context chunk held the answer / such cases that were abstained on. report.json has every "
+        "metric split by whether a chunk holding the answer was in the context (`by_oracle_retrieved`).",
     ]
+    if report.get("closed_book_regression"):
+        out.append("## Closed-book regression\n" + "\n".join(f"- {line}" for line in verdict_lines(report)))
+    overlap = {n: c for n, c in q.get("overlap", {}).items() if c}
+    if overlap:
+        out.append(
+            "## Overlap\nScored with `--allow-overlap`: "
+            + ", ".join(f"`{n}` trained or was selected on {c} of these questions" for n, c in overlap.items())
+            + "; per_question.jsonl flags them (`overlap`)."
+        )
     if report["differences"]:
         out.append("## Paired differences (bootstrap over questions)\n" + _md_table(*difference_rows(report)))
     if report.get("retrieval"):
@@ -219,7 +286,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         k = r["k"]
         out.append(
             f"## Retrieval\nRecall@1 {_pct(r['recall@1'])}, recall@{k} {_pct(r[f'recall@{k}'])}, "
-            f"MRR {r['mrr']:.3f} for the oracle document over {r['n']} questions."
+            f"MRR {r['mrr']:.3f} for the chunks holding the answer over {r['n']} questions."
         )
     cost_rows = [
         [
@@ -253,7 +320,7 @@ def plot_chart(report: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    metrics = [*main_metrics(report["labels"]), "format"]
+    metrics = [*main_metrics(report["labels"])[:2], "format"]
     names = list(report["systems"])
     conditions = list(next(iter(report["systems"].values())))
     fig, axes = plt.subplots(1, len(metrics), figsize=(4 * len(metrics), 3.6), squeeze=False)
@@ -262,7 +329,7 @@ def plot_chart(report: dict[str, Any], path: Path) -> None:
         for j, name in enumerate(names):
             stats = [report["systems"][name][c] for c in conditions]
             values = [100 * (s[metric] or 0) for s in stats]
-            cis = [s[f"{metric}_ci"] or (v / 100, v / 100) for v, s in zip(values, stats, strict=True)]
+            cis = [s.get(f"{metric}_ci") or (v / 100, v / 100) for v, s in zip(values, stats, strict=True)]
             lows = [max(0.0, v - 100 * ci[0]) for v, ci in zip(values, cis, strict=True)]
             highs = [max(0.0, 100 * ci[1] - v) for v, ci in zip(values, cis, strict=True)]
             xs = [i + (j - (len(names) - 1) / 2) * width for i in range(len(conditions))]

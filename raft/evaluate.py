@@ -4,6 +4,11 @@ Every system sees the same questions, the same retrieved chunks, the same prompt
 and the same decoding settings; only the weights differ. Besides real retrieval, the contexts can be
 empty (closed book), the oracle alone, or the oracle among random distractors, to show where a gain
 comes from. Scores are paired per question, so differences get a paired bootstrap CI.
+
+Before any weights load, every system's lineage (the `lineage.json` a model directory carries from its
+dataset, and a base model's pretraining documents) is checked against the questions: a question the
+model trained or was selected on, or whose oracle document it saw in training, is refused unless
+`--allow-overlap`, and then every such row is flagged in the report.
 """
 
 from __future__ import annotations
@@ -54,7 +59,7 @@ class EvalConfig:
     systems: tuple[str, ...] = ()
     model: Path | None = None
     k: int = 4
-    split: str = "test"
+    split: str | None = None  # None: test when the file has a split column, else all
     limit: int | None = None
     conditions: tuple[str, ...] = ("retrieved",)
     decoding: DecodingConfig = field(default_factory=DecodingConfig)
@@ -66,6 +71,7 @@ class EvalConfig:
     device: str | None = None
     overwrite: bool = False
     force_prompt: bool = False
+    allow_overlap: bool = False
 
 
 def parse_system(text: str) -> SystemSpec:
@@ -122,37 +128,61 @@ def resolve_systems(cfg: EvalConfig) -> list[SystemSpec]:
     return specs
 
 
-def load_questions(path: Path, split: str, limit: int | None) -> list[Any]:
-    """Questions from a QA file (raft.qa.read_qa) or a RAFT dataset directory's eval split."""
+def load_questions(path: Path, split: str | None, limit: int | None, held_out: Lineage | None = None) -> list[Any]:
+    """Questions of one split from a QA file (raft.qa.read_qa) or a RAFT dataset directory's validation split.
+
+    A file without a split column has no test split of its own: `--split test` then means the questions
+    `raft generate` held out for the model under test (`held_out`, from its lineage).
+    """
+    from raft.splits import SPLITS, TEST
+
     path = Path(path)
     if not path.exists():
         raise RaftError(f"question file {path} does not exist; pass --qa FILE (JSONL, CSV, SQuAD JSON, ...)")
+    if split is not None and split != "all" and split not in SPLITS:
+        raise RaftError(f"--split {split!r} is not one of {', '.join(SPLITS)}, all")
     if path.is_dir() and (path / artifacts.MANIFEST).is_file():
         items = _dataset_questions(path)
     else:
         from raft.qa import read_qa
 
         items = read_qa(path)
-    if split != "all" and any(q.split for q in items):
-        kept = [q for q in items if q.split == split]
-        if not kept:
-            found = ", ".join(sorted({str(q.split) for q in items}))
+    if any(q.split for q in items):
+        split = split or TEST
+        if split != "all":
+            kept = [q for q in items if q.split == split]
+            if not kept:
+                found = ", ".join(sorted({str(q.split) for q in items}))
+                raise RaftError(
+                    f"no question in {path} has split {split!r} (found: {found}); pass --split NAME or --split all"
+                )
+            items = kept
+    elif split == TEST:
+        if held_out is None or not held_out.test_keys:
             raise RaftError(
-                f"no question in {path} has split {split!r} (found: {found}); pass --split NAME or --split all"
+                f"{path} has no split column and no model lineage names its test questions; "
+                "pass --split all, or --model MODEL_DIR trained on a dataset generated from this file"
             )
-        items = kept
+        from raft.qa import question_key
+
+        items = [q for q in items if question_key(q.question) in held_out.test_keys]
+        if not items:
+            raise RaftError(f"none of the test questions the model's dataset held out is in {path}")
+    elif split not in (None, "all"):
+        raise RaftError(f"{path} has no split column; pass --split all or --split test")
     if not items:
         raise RaftError(f"{path} holds no questions; pass a file with at least one question")
     return items[:limit] if limit else items
 
 
 def _dataset_questions(path: Path) -> list[Any]:
-    """One QAItem per distinct question of a `raft generate` dataset's eval split (held out already)."""
+    """One QAItem per distinct question of a `raft generate` dataset's validation split."""
     from raft.qa import QAItem
+    from raft.splits import VALIDATION
 
     artifacts.read_manifest(path, "dataset", "raft generate INDEX -o DATASET_DIR")
     items, seen = [], set()
-    with open(path / "eval.jsonl", encoding="utf-8") as fh:
+    with open(path / f"{VALIDATION}.jsonl", encoding="utf-8") as fh:
         for line_no, line in enumerate(fh, start=1):
             if not line.strip():
                 continue
@@ -165,45 +195,124 @@ def _dataset_questions(path: Path) -> list[Any]:
                     id=str(row["id"]),
                     question=row["question"],
                     answer=row.get("answer"),
-                    doc_id=row.get("oracle_doc_id"),
-                    chunk_id=row.get("oracle_id"),
+                    doc_ids=tuple(row.get("oracle_doc_ids") or ()),
+                    chunk_ids=tuple(row.get("oracle_ids") or ()),
                     oracle_text=None,
-                    split=None,
+                    split=VALIDATION,
                     line=line_no,
                 )
             )
     return items
 
 
+# ---- lineage and overlap -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """What the systems under test trained or were selected on, from their lineage files."""
+
+    trained_keys: frozenset[str] = frozenset()  # question keys of training and validation rows
+    trained_docs: frozenset[str] = frozenset()  # oracle and context documents of those rows
+    pretrain_docs: frozenset[str] = frozenset()  # documents a base model was pretrained on
+    test_keys: frozenset[str] = frozenset()  # questions a dataset held out for test
+    sources: tuple[str, ...] = ()
+
+
+def read_lineage(specs: Sequence[SystemSpec]) -> dict[str, Lineage]:
+    """Each local system's lineage: its model dir, its adapter dir, and its base model dir."""
+    out = {}
+    for spec in specs:
+        dirs = [Path(spec.model)]
+        if spec.adapter:
+            dirs.append(Path(spec.adapter))
+        for d in list(dirs):
+            manifest = d / artifacts.MANIFEST
+            if manifest.is_file():
+                base = json.loads(manifest.read_text()).get("base_model")
+                if base and Path(base).is_dir():
+                    dirs.append(Path(base))
+        out[spec.name] = _merge_lineage([d / "lineage.json" for d in dirs if (d / "lineage.json").is_file()])
+    return out
+
+
+def _merge_lineage(files: Sequence[Path]) -> Lineage:
+    from raft.splits import TEST
+
+    keys: set[str] = set()
+    docs: set[str] = set()
+    pretrain: set[str] = set()
+    test: set[str] = set()
+    for f in files:
+        data = json.loads(f.read_text())
+        for name, part in (data.get("splits") or {}).items():
+            if name == TEST:
+                test.update(part.get("question_keys", []))
+                continue
+            keys.update(part.get("question_keys", []))
+            docs.update(part.get("oracle_docs", []))
+            docs.update(part.get("context_docs", []))
+        pretrain.update(data.get("pretrain_docs", []))
+    return Lineage(frozenset(keys), frozenset(docs), frozenset(pretrain), frozenset(test), tuple(map(str, files)))
+
+
+def overlap_flags(cases: Sequence[Case], lineages: dict[str, Lineage]) -> list[dict[str, list[str]]]:
+    """Per case: the systems that trained on it (`trained`) and whose base was pretrained on its oracle (`pretrained`)."""
+    from raft.qa import question_key
+
+    flags = []
+    for case in cases:
+        key = question_key(case.item.question)
+        trained = [n for n, lin in lineages.items() if key in lin.trained_keys or case.oracle_docs & lin.trained_docs]
+        pretrained = [n for n, lin in lineages.items() if case.oracle_docs & lin.pretrain_docs]
+        flags.append({"trained": trained, "pretrained": pretrained})
+    return flags
+
+
+def check_overlap(flags: Sequence[dict[str, list[str]]], allow: bool) -> None:
+    """Refuse to score questions a system trained or was selected on, unless allowed."""
+    counts: dict[str, int] = {}
+    for f in flags:
+        for name in f["trained"]:
+            counts[name] = counts.get(name, 0) + 1
+    if counts and not allow:
+        worst = max(counts, key=counts.__getitem__)
+        raise RaftError(
+            f"{counts[worst]} of {len(flags)} questions (or their oracle documents) were used to train or select "
+            f"system {worst!r}; evaluate on held-out questions (--split test), or pass --allow-overlap to score "
+            "them anyway (the report flags them)"
+        )
+
+
 @dataclass(frozen=True)
 class Case:
-    """One evaluated question: the QA item, its oracle chunk, the oracle's document ids, the retrieved hits."""
+    """One evaluated question: the QA item, its oracle chunks and their documents, the retrieved hits."""
 
     item: Any
-    oracle: Any
+    oracles: tuple[Any, ...]
     oracle_docs: frozenset[str]
     hits: tuple[Any, ...]
 
+    def answer_chunks(self, context: Sequence[Any]) -> list[Any]:
+        """The context chunks that hold the answer: an oracle chunk, or any chunk containing the gold answer."""
+        from raft.qa import answer_matcher
 
-def make_cases(pairs: Sequence[tuple[Any, Any]], retriever: Any, k: int, hybrid: bool | None) -> list[Case]:
-    """Retrieve for every matched question and name its oracle documents.
+        oracle_ids = {str(c.chunk_id) for c in self.oracles}
+        has_answer = answer_matcher(self.item.answer)
+        return [
+            c
+            for c in context
+            if str(c.chunk_id) in oracle_ids or (has_answer is not None and has_answer(" ".join(c.text.lower().split())))
+        ]
 
-    A QA doc id may name several index documents (PubMedQA's `<pmid>-<i>` rows); all of them count
-    as the oracle for recall and citations.
-    """
-    from raft.qa import doc_group
 
-    doc_ids = {c.doc_id for c in retriever.chunks}
-    by_prefix: dict[str, list[str]] = {}
-    for d in doc_ids:
-        for m in re.finditer(r"[-#/]", d):
-            by_prefix.setdefault(d[: m.start()], []).append(d)
+def make_cases(pairs: Sequence[tuple[Any, tuple[Any, ...]]], retriever: Any, k: int, hybrid: bool | None) -> list[Case]:
+    """Retrieve for every matched question and name its oracle documents (every document of its oracle chunks)."""
     hits = retriever.search_batch([q.question for q, _ in pairs], k=k, hybrid=hybrid)
-    cases = []
-    for (item, oracle), row in zip(pairs, hits, strict=True):
-        docs = {oracle.doc_id, *(doc_group(item.doc_id, doc_ids, by_prefix) if item.doc_id else [])}
-        cases.append(Case(item, oracle, frozenset(docs), tuple(row)))
-    return cases
+    return [
+        Case(item, tuple(oracles), frozenset(c.doc_id for c in oracles), tuple(row))
+        for (item, oracles), row in zip(pairs, hits, strict=True)
+    ]
 
 
 def build_contexts(
@@ -211,21 +320,23 @@ def build_contexts(
 ) -> list[list[Any]]:
     """The chunks each question gets under `condition`.
 
-    retrieved: the top-k hits; closed_book: none; oracle: the oracle chunk alone; oracle_distractors:
-    the oracle at a random position among k − 1 random chunks of other documents (seeded per question).
+    retrieved: the top-k hits; closed_book: none; oracle: the oracle chunks alone; oracle_distractors:
+    the oracle chunks at random positions among random chunks of other documents, k in all (seeded per question).
     """
     if condition == "retrieved":
         return [list(c.hits) for c in cases]
     if condition == "closed_book":
         return [[] for _ in cases]
     if condition == "oracle":
-        return [[c.oracle] for c in cases]
+        return [list(c.oracles) for c in cases]
     contexts = []
     for case in cases:
         rng = random.Random(f"{seed}:{case.item.id}")
         pool = rng.sample(range(len(chunks)), min(len(chunks), 4 * k + 8))
-        others = [chunks[i] for i in pool if chunks[i].doc_id not in case.oracle_docs][: k - 1]
-        others.insert(rng.randrange(len(others) + 1), case.oracle)
+        n_other = max(0, k - len(case.oracles))
+        others = [chunks[i] for i in pool if chunks[i].doc_id not in case.oracle_docs][:n_other]
+        for oracle in case.oracles:
+            others.insert(rng.randrange(len(others) + 1), oracle)
         contexts.append(others)
     return contexts
 
@@ -267,7 +378,7 @@ def run_systems(
             done = gen.generate(conversations, cfg.decoding, batch_size=cfg.batch_size)
             seconds = time.perf_counter() - t0
             tokens = sum(c.completion_tokens for c in done)
-            outputs[spec.name][condition] = [c.text for c in done]
+            outputs[spec.name][condition] = [(c.text, c.finish_reason) for c in done]
             cost[spec.name]["conditions"][condition] = {
                 "seconds": seconds,
                 "completion_tokens": tokens,
@@ -284,33 +395,40 @@ def run_systems(
 
 
 def score_rows(
-    cases: Sequence[Case], contexts: dict[str, list[list[Any]]], outputs: dict, labels: bool
+    cases: Sequence[Case],
+    contexts: dict[str, list[list[Any]]],
+    outputs: dict,
+    labels: bool,
+    flags: Sequence[dict[str, list[str]]],
 ) -> list[dict]:
-    """One row per (condition, question): ids, contexts, and every system's output and scores."""
+    """One row per (condition, question): ids, contexts, overlap flags, and every system's output and scores."""
     rows = []
     for condition, ctxs in contexts.items():
         for i, case in enumerate(cases):
             ctx = ctxs[i]
-            oracle_texts = [c.text for c in ctx if c.doc_id in case.oracle_docs]
+            holding = case.answer_chunks(ctx)
             row = {
                 "id": case.item.id,
                 "condition": condition,
                 "question": case.item.question,
                 "gold": case.item.answer,
                 "oracle_doc_ids": sorted(case.oracle_docs),
-                "oracle_chunk_id": case.oracle.chunk_id,
+                "oracle_ids": [c.chunk_id for c in case.oracles],
                 "retrieved_ids": [h.chunk_id for h in case.hits],
-                "oracle_rank": metrics.oracle_rank([h.doc_id for h in case.hits], case.oracle_docs),
+                "oracle_rank": metrics.oracle_rank([h.chunk_id for h in case.hits], {c.chunk_id for c in case.answer_chunks(case.hits)}),
                 "context_ids": [c.chunk_id for c in ctx],
-                "oracle_in_context": bool(oracle_texts),
+                "answer_chunk_ids": [c.chunk_id for c in holding],
+                "oracle_in_context": bool(holding),
+                "overlap": flags[i]["trained"],
+                "pretrain_overlap": flags[i]["pretrained"],
                 "systems": {},
             }
             for name, by_condition in outputs.items():
-                raw = by_condition[condition][i]
+                raw, finish = by_condition[condition][i]
                 scores = metrics.score_output(
-                    raw, case.item.answer, [c.text for c in ctx], oracle_texts, labels
+                    raw, case.item.answer, [c.text for c in ctx], [c.text for c in holding], labels, finish
                 )
-                row["systems"][name] = {"raw": raw, **scores}
+                row["systems"][name] = {"raw": raw, "finish_reason": finish, **scores}
             rows.append(row)
     return rows
 
@@ -327,7 +445,9 @@ def run_eval(
     _check_config(cfg)
     specs = resolve_systems(cfg)
     artifacts.check_output_dir(cfg.out, cfg.overwrite, "report")
-    items = load_questions(cfg.qa, cfg.split, cfg.limit)
+    lineages = read_lineage(specs)
+    held_out = _merge_lineage([Path(f) for lin in lineages.values() for f in lin.sources])
+    items = load_questions(cfg.qa, cfg.split, cfg.limit, held_out)
     if retriever is None:
         from raft.retriever import Retriever
 
@@ -346,6 +466,8 @@ def run_eval(
             len(items),
         )
     cases = make_cases(pairs, retriever, cfg.k, cfg.hybrid)
+    flags = overlap_flags(cases, lineages)
+    check_overlap(flags, cfg.allow_overlap)
     contexts = {c: build_contexts(c, cases, retriever.chunks, cfg.k, cfg.seed) for c in cfg.conditions}
     convs = {
         c: [prompts.build_messages(case.item.question, ctx) for case, ctx in zip(cases, cs, strict=True)]
@@ -353,7 +475,7 @@ def run_eval(
     }
     outputs, cost = run_systems(specs, convs, cfg, loader)
     labels = metrics.is_label_set([q.answer for q, _ in pairs])
-    rows = score_rows(cases, contexts, outputs, labels)
+    rows = score_rows(cases, contexts, outputs, labels, flags)
     report = eval_report.summarize(rows, [s.name for s in specs], cfg.k, labels, cfg.seed, cfg.bootstrap)
     config = _config_record(cfg, specs, retriever.manifest, pairs)
     report.update(
@@ -361,7 +483,14 @@ def run_eval(
         config_hash=config["hash"],
         labels=labels,
         cost=cost,
-        questions={"total": len(items), "evaluated": len(pairs), "unmatched": len(unmatched)},
+        questions={
+            "total": len(items),
+            "evaluated": len(pairs),
+            "unmatched": len(unmatched),
+            "overlap": {s.name: sum(s.name in f["trained"] for f in flags) for s in specs},
+            "pretrain_overlap": {s.name: sum(s.name in f["pretrained"] for f in flags) for s in specs},
+        },
+        lineage={name: list(lin.sources) for name, lin in lineages.items()},
         unmatched=[{"id": q.id, "line": q.line, "reason": why} for q, why in unmatched],
     )
     eval_report.write_report(cfg.out, report, rows, cfg.overwrite)
@@ -403,8 +532,8 @@ def _config_record(cfg: EvalConfig, specs: Sequence[SystemSpec], index_manifest:
         "force_prompt": cfg.force_prompt,
         "systems": [asdict(s) for s in specs],
         "prompt": prompts.contract(),
-        "index_fingerprint": index_manifest.get("corpus_fingerprint")
-        or artifacts.fingerprint(index_manifest),
+        "index_fingerprint": artifacts.index_fingerprint(index_manifest),
+        "allow_overlap": cfg.allow_overlap,
         "question_ids": artifacts.fingerprint([q.id for q, _ in pairs]),
     }
     record["hash"] = artifacts.fingerprint({k: v for k, v in record.items() if k not in ("index", "qa")})

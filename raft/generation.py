@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from raft import prompts
 from raft.errors import RaftError
 from raft.prompts import PROMPT_VERSION
 
@@ -44,6 +45,7 @@ class Completion:
     prompt_tokens: int
     completion_tokens: int
     seconds: float
+    finish_reason: str = "stop"  # "length" when generation hit max_new_tokens before ending its turn
 
 
 class Generator(Protocol):
@@ -71,14 +73,14 @@ def resolve_model(spec: str, adapter: str | Path | None = None, force_prompt: bo
     """Turn a base id/path or a `raft train` MODEL_DIR (+ optional adapter) into a ModelRef, checking the prompt."""
     from raft.artifacts import MANIFEST, read_manifest
 
-    base, adapter_dir, version = str(spec), None, None
+    base, adapter_dir, contract = str(spec), None, None
     if Path(spec).is_dir() and (Path(spec) / MANIFEST).is_file():
         kind = json.loads((Path(spec) / MANIFEST).read_text()).get("kind")
         if kind == "model":
             if adapter is not None:
                 raise RaftError(f"{spec} is already a trained model directory; pass its base model with --adapter")
             manifest = read_manifest(Path(spec), "model")
-            version = (manifest.get("prompt") or {}).get("version")
+            contract = manifest.get("prompt") or {}
             if manifest.get("adapter"):
                 base, adapter_dir = str(manifest["base_model"]), str(spec)
     if adapter is not None:
@@ -90,12 +92,12 @@ def resolve_model(spec: str, adapter: str | Path | None = None, force_prompt: bo
             raise RaftError(
                 f"adapter {adapter} was trained on base model {trained_on}, not {base}; pass that base model"
             )
-        adapter_dir, version = str(adapter), (manifest.get("prompt") or {}).get("version")
-    if version is not None and version != PROMPT_VERSION and not force_prompt:
-        raise RaftError(
-            f"{adapter_dir or spec} was trained with prompt {version}, this version of raft builds {PROMPT_VERSION}; "
-            "retrain it, or pass --force-prompt to use it anyway"
+        adapter_dir, contract = str(adapter), manifest.get("prompt") or {}
+    if contract is not None and not force_prompt:
+        prompts.check_contract(
+            contract, f"model {adapter_dir or spec}", "retrain it, or pass --force-prompt to use it anyway"
         )
+    version = contract.get("version") if contract is not None else None
     return ModelRef(base=base, adapter=adapter_dir, prompt_version=version)
 
 
@@ -187,6 +189,8 @@ class LocalGenerator:
             "max_new_tokens": cfg.max_new_tokens,
             "eos_token_id": self._eos,
             "pad_token_id": self.tokenizer.pad_token_id,
+            "stop_strings": list(prompts.STOP_STRINGS),
+            "tokenizer": self.tokenizer,
         }
         if cfg.temperature > 0:
             kwargs.update(do_sample=True, temperature=cfg.temperature, top_p=cfg.top_p)
@@ -218,9 +222,11 @@ class LocalGenerator:
             new = out[:, enc["input_ids"].shape[1] :]
             for row, i in enumerate(idx):
                 ids = new[row].tolist()
-                n = next((j + 1 for j, t in enumerate(ids) if t in self._eos), len(ids))
-                text = self.tokenizer.decode(ids[:n], skip_special_tokens=True)
-                results[i] = Completion(text.strip(), lengths[i], n, seconds / len(idx))
+                ended = next((j + 1 for j, t in enumerate(ids) if t in self._eos), None)
+                n = ended or len([t for t in ids if t != self.tokenizer.pad_token_id] or ids)
+                text, stopped = cut_at_stop(self.tokenizer.decode(ids[:n], skip_special_tokens=True))
+                reason = "stop" if ended or stopped or n < cfg.max_new_tokens else "length"
+                results[i] = Completion(text.strip(), lengths[i], n, seconds / len(idx), reason)
         return [r for r in results if r is not None]
 
     def stream(self, messages: list[dict], cfg: DecodingConfig) -> Iterator[str]:
@@ -250,6 +256,12 @@ class LocalGenerator:
         worker.join()
         if errors:
             raise errors[0]
+
+
+def cut_at_stop(text: str) -> tuple[str, bool]:
+    """`text` up to the first stop string of the prompt contract, and whether one was found."""
+    cuts = [text.find(s) for s in prompts.STOP_STRINGS if s in text]
+    return (text[: min(cuts)], True) if cuts else (text, False)
 
 
 def _has_tokenizer(path: Path) -> bool:
@@ -317,13 +329,15 @@ class OpenAIGenerator:
         t0 = time.perf_counter()
         with self._open(self._payload(messages, cfg, stream=False)) as resp:
             data = json.loads(resp.read())
-        text = data["choices"][0]["message"].get("content") or ""
+        choice = data["choices"][0]
+        text, stopped = cut_at_stop(choice["message"].get("content") or "")
         usage = data.get("usage") or {}
         return Completion(
             text.strip(),
             int(usage.get("prompt_tokens", 0)),
             int(usage.get("completion_tokens", self.count_tokens(text))),
             time.perf_counter() - t0,
+            "stop" if stopped else str(choice.get("finish_reason") or "stop"),
         )
 
     def generate(

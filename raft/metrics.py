@@ -1,7 +1,10 @@
-"""Evaluation metrics: answer quality, retrieval, grounding, and paired bootstrap confidence intervals.
+"""Evaluation metrics: answer quality, refusals, retrieval, grounding, and paired bootstrap CIs.
 
-Answers are scored on the text after `<ANSWER>:` (the prompt contract's answer tag) with SQuAD's
-normalisation; yes/no/maybe data (PubMedQA) is scored by label accuracy.
+Answers are scored twice with SQuAD's normalisation: strict on the text after `<ANSWER>:` (a missing
+tag scores 0) and lenient on the tagged answer if present, else the output's last non-empty line, so a
+model that answers right without the tag is not counted wrong. yes/no/maybe data (PubMedQA) is scored
+by label accuracy. Grounding is judged against the context chunks that hold the answer (quotes must be
+verbatim by raft.quotes' rule); refusals against whether any chunk in the context holds the answer.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 from raft import prompts
+from raft.quotes import quote_span
 
 LABELS = ("yes", "no", "maybe")
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
@@ -65,10 +69,10 @@ def is_label_set(golds: Sequence[str | None]) -> bool:
     return bool(golds) and all(normalize_answer(g) in LABELS for g in golds)
 
 
-def oracle_rank(retrieved_doc_ids: Sequence[str], oracle_doc_ids: Collection[str]) -> int | None:
-    """1-based rank of the first retrieved chunk from an oracle document, None when none was retrieved."""
-    for rank, doc_id in enumerate(retrieved_doc_ids, start=1):
-        if doc_id in oracle_doc_ids:
+def oracle_rank(retrieved_ids: Sequence[str], answer_ids: Collection[str]) -> int | None:
+    """1-based rank of the first retrieved chunk that holds the answer, None when none was retrieved."""
+    for rank, chunk_id in enumerate(retrieved_ids, start=1):
+        if chunk_id in answer_ids:
             return rank
     return None
 
@@ -81,55 +85,73 @@ def reciprocal_rank(rank: int | None) -> float:
     return 0.0 if rank is None else 1.0 / rank
 
 
-def _squash(text: str) -> str:
-    return " ".join((text or "").split())
-
-
 def quote_validity(quotes: Sequence[str], context_texts: Sequence[str]) -> float | None:
-    """Share of quotes found verbatim (whitespace-normalised) in any given document; None without quotes."""
-    quotes = [q for q in quotes if _squash(q)]
+    """Share of quotes found verbatim in any given document; None without quotes."""
+    quotes = [q for q in quotes if q.strip()]
     if not quotes:
         return None
-    docs = [_squash(t) for t in context_texts]
-    return sum(any(_squash(q) in d for d in docs) for q in quotes) / len(quotes)
+    return sum(any(quote_span(q, d) for d in context_texts) for q in quotes) / len(quotes)
 
 
-def citation_precision(quotes: Sequence[str], oracle_texts: Sequence[str]) -> float | None:
-    """Share of quotes taken verbatim from the oracle's chunks in the context; None without quotes or oracle."""
-    quotes = [q for q in quotes if _squash(q)]
-    if not quotes or not oracle_texts:
+def citation_precision(quotes: Sequence[str], answer_texts: Sequence[str]) -> float | None:
+    """Share of quotes taken verbatim from the context chunks that hold the answer; None without either."""
+    quotes = [q for q in quotes if q.strip()]
+    if not quotes or not answer_texts:
         return None
-    oracle = [_squash(t) for t in oracle_texts]
-    return sum(any(_squash(q) in o for o in oracle) for q in quotes) / len(quotes)
+    return sum(any(quote_span(q, o) for o in answer_texts) for q in quotes) / len(quotes)
+
+
+def truthfulness(correct: bool, abstained: bool) -> float:
+    """CRAG's score of one answer: +1 correct, 0 abstained, -1 wrong (a confident error costs a point)."""
+    return 1.0 if correct else (0.0 if abstained else -1.0)
 
 
 def score_output(
     raw: str,
     gold: str | None,
     context_texts: Sequence[str],
-    oracle_texts: Sequence[str],
+    answer_texts: Sequence[str],
     labels: bool = False,
+    finish_reason: str = "stop",
 ) -> dict[str, Any]:
     """Every per-question score of one model output.
 
-    `oracle_texts` are the context chunks that belong to the oracle document (empty when it is
-    absent); `labels` turns on yes/no/maybe accuracy. Answer scores are None without a gold answer.
+    `answer_texts` are the context chunks that hold the answer (empty when none does); `labels` turns on
+    yes/no/maybe accuracy. Answer scores are None without a gold answer.
     """
-    answer = prompts.extract_answer(raw)
+    strict, lenient = prompts.extract_answer(raw), prompts.lenient_answer(raw)
     quotes = prompts.extract_quotes(raw)
+    abstained = prompts.is_abstention(lenient)
     scores: dict[str, Any] = {
-        "answer": answer,
-        "em": None if gold is None else exact_match(answer, gold),
-        "f1": None if gold is None else token_f1(answer, gold),
-        "format": float(answer is not None),
+        "answer": strict,
+        "answer_lenient": lenient,
+        "format": float(strict is not None),
+        "truncated": float(finish_reason == "length"),
         "quotes": len(quotes),
         "quote_validity": quote_validity(quotes, context_texts),
-        "citation_precision": citation_precision(quotes, oracle_texts),
-        "abstained": float(prompts.is_abstention(answer)),
+        "citation_precision": citation_precision(quotes, answer_texts),
+        "abstained": float(abstained),
+        "answer_in_context": bool(answer_texts),
     }
-    if labels:
-        scores["accuracy"] = None if gold is None else label_accuracy(answer, gold)
+    for mode, answer in (("strict", strict), ("lenient", lenient)):
+        scores[f"em_{mode}"] = None if gold is None else exact_match(answer, gold)
+        scores[f"f1_{mode}"] = None if gold is None else token_f1(answer, gold)
+        if labels:
+            scores[f"accuracy_{mode}"] = None if gold is None else label_accuracy(answer, gold)
+    correct = scores["accuracy_lenient" if labels else "em_lenient"]
+    scores["truthfulness"] = None if correct is None else truthfulness(bool(correct), abstained)
     return scores
+
+
+def refusal_scores(abstained: Sequence[bool], answerable: Sequence[bool]) -> dict[str, float | None]:
+    """Refusal precision (abstentions where no context chunk held the answer) and recall (of those cases)."""
+    pairs = list(zip(abstained, answerable, strict=True))
+    refused = [a for r, a in pairs if r]
+    unanswerable = [r for r, a in pairs if not a]
+    return {
+        "refusal_precision": mean([float(not a) for a in refused]),
+        "refusal_recall": mean([float(r) for r in unanswerable]),
+    }
 
 
 def mean(values: Sequence[float | None]) -> float | None:

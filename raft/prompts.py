@@ -2,7 +2,8 @@
 
 Dataset generation, training, evaluation, chat and serve all build prompts here, and every
 artifact stores `PROMPT_VERSION`, so a model is never served with a prompt it was not trained on.
-Change anything below and bump the version.
+Change anything below and bump the version; `contract()["hash"]` covers every field, so a dataset or
+model built with any other contract is refused even when the version string was not bumped.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-PROMPT_VERSION = "raft-prompt-v1"
+PROMPT_VERSION = "raft-prompt-v2"
 
 BEGIN_QUOTE = "##begin_quote##"
 END_QUOTE = "##end_quote##"
@@ -24,6 +25,9 @@ SYSTEM_PROMPT = (
     f"verbatim between {BEGIN_QUOTE} and {END_QUOTE}, and finish with {ANSWER_TAG} and a short answer. "
     f"If no document answers it, finish with {ANSWER_TAG} {ABSTAIN_ANSWER}"
 )
+
+# Generation stops at any of these: a model that starts another document or question has finished its answer.
+STOP_STRINGS = ("\n<DOCUMENT", "\nQuestion:")
 
 _QUOTE_RE = re.compile(re.escape(BEGIN_QUOTE) + r"(.*?)" + re.escape(END_QUOTE), re.DOTALL)
 
@@ -84,21 +88,52 @@ def extract_answer(text: str) -> str | None:
 
 
 def is_abstention(answer: str | None) -> bool:
-    """True when an extracted answer says the documents do not contain it."""
-    if not answer:
-        return False
-    a = answer.lower()
-    return "do not contain" in a or "does not contain" in a or "not in the documents" in a
+    """True when an extracted answer is the contract's abstention (ignoring case, spaces and punctuation).
+
+    Only the whole answer counts: "Bags do not contain lithium" is an answer, not an abstention.
+    """
+    return bool(answer) and _plain(answer) == _plain(ABSTAIN_ANSWER)
+
+
+def _plain(text: str) -> str:
+    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
+
+
+def lenient_answer(text: str | None) -> str | None:
+    """The tagged answer when the tag is present, else the last non-empty line (None for empty output)."""
+    tagged = extract_answer(text)
+    if tagged is not None:
+        return tagged
+    lines = [ln.strip() for ln in (text or "").splitlines() if ln.strip()]
+    return lines[-1] if lines else None
 
 
 def contract() -> dict[str, Any]:
-    """Everything that defines the prompt, stored in dataset, model and report manifests."""
-    return {
+    """Everything that defines the prompt, with a hash of it all; stored in dataset, model and report manifests."""
+    from raft.artifacts import fingerprint
+
+    body = {
         "version": PROMPT_VERSION,
         "system_prompt": SYSTEM_PROMPT,
         "document_format": "<DOCUMENT {number}: {title}>\\n{text}\\n</DOCUMENT>",
+        "user_format": "{documents}\\n\\nQuestion: {question}",
         "begin_quote": BEGIN_QUOTE,
         "end_quote": END_QUOTE,
         "answer_tag": ANSWER_TAG,
         "abstain_answer": ABSTAIN_ANSWER,
+        "stop": list(STOP_STRINGS),
     }
+    return {**body, "hash": fingerprint(body)}
+
+
+def check_contract(found: Any, what: str, fix: str) -> None:
+    """RaftError unless `found` (a stored contract) is exactly this build's contract (compared by hash)."""
+    from raft.errors import RaftError
+
+    ours = contract()
+    stored = found if isinstance(found, dict) else {}
+    if stored.get("hash") == ours["hash"]:
+        return
+    version = stored.get("version", "an unknown contract")
+    detail = "" if version != ours["version"] else " (same version string, different content)"
+    raise RaftError(f"{what} was built with prompt contract {version}{detail}, this raft uses {ours['version']}; {fix}")

@@ -2,7 +2,9 @@
 
 Readable layouts: JSONL, CSV (AWS `QA_true.csv` included), a JSON list of records, a saved HF dataset
 directory, SQuAD v1/v2 JSON, PubMedQA `ori_pqal.json`, and the bundled corpus's gold `questions.jsonl`.
-Every layout becomes a list of `QAItem`; `resolve_oracles` then finds each item's oracle chunk in an index.
+Every layout becomes a list of `QAItem`; `resolve_oracles` then finds each item's oracle chunks in an index
+(one or more: a multi-hop question names several documents, a PubMedQA record's result sections are
+several chunks).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from raft import splits
 from raft.errors import RaftError
 
 log = logging.getLogger(__name__)
@@ -25,8 +28,18 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "id": ("id", "qid", "question_id", "_id"),
     "question": ("question", "query", "prompt", "instruction", "q"),
     "answer": ("answer", "gold_answer", "gold", "answers", "final_decision", "yes_no_true", "answer_true"),
-    "doc_id": ("doc_id", "document_id", "document", "document_true", "oracle_doc", "source", "pmid"),
-    "chunk_id": ("chunk_id", "oracle_id", "oracle_chunk"),
+    "doc_id": (
+        "doc_id",
+        "doc_ids",
+        "document_id",
+        "document",
+        "document_true",
+        "oracle_doc",
+        "oracle_doc_ids",
+        "source",
+        "pmid",
+    ),
+    "chunk_id": ("chunk_id", "chunk_ids", "oracle_id", "oracle_ids", "oracle_chunk"),
     "oracle_text": (
         "passage",
         "oracle_text",
@@ -40,7 +53,10 @@ ALIASES: dict[str, tuple[str, ...]] = {
 }
 # Answers that label a question rather than appear in the text (PubMedQA, AWS yes/no): they never locate a chunk.
 LABEL_ANSWERS = frozenset({"yes", "no", "maybe", "true", "false"})
-EVAL_SPLITS = frozenset({"test", "eval", "evaluation", "validation", "valid", "dev"})
+# PubMedQA section labels that carry the study's result: the oracle of a yes/no/maybe question.
+RESULT_SECTIONS = ("RESULTS", "RESULT", "FINDINGS", "CONCLUSION", "CONCLUSIONS")
+# A label answer whose named documents hold at most this many chunks takes them all as its oracle.
+MAX_LABEL_ORACLE_CHUNKS = 3
 
 
 @dataclass(frozen=True)
@@ -50,11 +66,12 @@ class QAItem:
     id: str
     question: str
     answer: str | None
-    doc_id: str | None
-    chunk_id: str | None
+    doc_ids: tuple[str, ...]
+    chunk_ids: tuple[str, ...]
     oracle_text: str | None
-    split: str | None
+    split: str | None  # train / validation / test (raft.splits), None when the file gives none
     line: int
+    group: str | None = None  # the record the oracle documents belong to (a PMID, a SQuAD article), if known
 
 
 def is_locating(answer: str | None) -> bool:
@@ -74,6 +91,13 @@ def answer_matcher(answer: str | None) -> Callable[[str], bool] | None:
         return lambda text: needle in text
     pattern = re.compile(r"(?<!\w)" + re.escape(needle) + r"(?!\w)")
     return lambda text: pattern.search(text) is not None
+
+
+def question_key(question: str) -> str:
+    """A question's identity across files: a hash of its lower-cased words (ids differ between files)."""
+    from raft.artifacts import fingerprint
+
+    return fingerprint(" ".join(re.findall(r"\w+", question.lower())))
 
 
 def contains(haystack: str, needle: str) -> bool:
@@ -109,7 +133,7 @@ def read_qa(path: str | Path) -> list[QAItem]:
         )
     if not items:
         raise RaftError(f"{path} holds no questions; add at least one row with a question")
-    return _unique_ids(items)
+    return _canonical_splits(_unique_ids(items), str(path))
 
 
 def _jsonl_records(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
@@ -206,11 +230,12 @@ def _squad_items(articles: list[dict[str, Any]]) -> list[QAItem]:
                         str(qa["id"]),
                         qa["question"].strip(),
                         answers[0],
-                        f"{title}#{i}",  # the paragraph's document id when `raft index` read this file
-                        None,
+                        (f"{title}#{i}",),  # the paragraph's document id when `raft index` read this file
+                        (),
                         para["context"],
                         None,
                         n,
+                        title,
                     )
                 )
     if skipped:
@@ -219,20 +244,28 @@ def _squad_items(articles: list[dict[str, Any]]) -> list[QAItem]:
 
 
 def _pubmedqa_items(data: dict[str, dict[str, Any]], test_file: Path) -> list[QAItem]:
-    """PubMedQA: answer = final_decision, oracle = the joined CONTEXTS, doc_id = the PMID.
+    """PubMedQA: answer = final_decision, oracle = the sections that carry the result.
 
-    The PMID names the group of documents `<pmid>-<i>` (one per context) when the contexts are indexed
-    as JSONL rows with that id; `resolve_oracles` matches such a group by prefix. The official test
-    PMIDs (`test_ground_truth.json` beside the file) get split "test".
+    `raft index` reads each abstract section as a document `<pmid>-<i>`; the oracle documents are the
+    RESULTS/CONCLUSIONS sections (by LABELS; the last section when none is labelled so), because they
+    decide yes/no/maybe. The official test PMIDs (`test_ground_truth.json` beside the file) get split "test".
     """
     test_ids: set[str] = set()
     if test_file.is_file():
         test_ids = set(json.loads(test_file.read_text()))
     items = []
     for n, (pmid, rec) in enumerate(data.items(), 1):
-        text = "\n".join(rec.get("CONTEXTS") or [])
+        contexts = [c if isinstance(c, str) else "" for c in rec.get("CONTEXTS") or []]
+        labels = [str(x).upper() for x in rec.get("LABELS") or []]
+        picked = [i for i, c in enumerate(contexts) if c.strip() and i < len(labels) and labels[i] in RESULT_SECTIONS]
+        if not picked:
+            picked = [i for i, c in enumerate(contexts) if c.strip()][-1:]
+        text = "\n".join(contexts[i] for i in picked)
         split = "test" if pmid in test_ids else ("train" if test_ids else None)
-        items.append(QAItem(pmid, rec["QUESTION"], rec.get("final_decision"), pmid, None, text, split, n))
+        doc_ids = tuple(f"{pmid}-{i}" for i in picked)
+        items.append(
+            QAItem(pmid, rec["QUESTION"], rec.get("final_decision"), doc_ids, (), text or None, split, n, pmid)
+        )
     return items
 
 
@@ -279,19 +312,25 @@ def _item(rec: dict[str, Any], lower: dict[str, str], question: str, line: int) 
         oracle = "\n".join(map(str, oracle))
     if "answer_true" in lower and "yes_no_true" in lower:  # AWS QA_true.csv: the answer text is a passage
         oracle = rec[lower["answer_true"]] or None
-    doc_id = _pick(rec, "doc_id", lower)
     split = _pick(rec, "split", lower)
     rid = _pick(rec, "id", lower)
     return QAItem(
         id=str(rid) if rid is not None else f"q{line:05d}",
         question=question.strip(),
         answer=str(answer).strip() if answer is not None else None,
-        doc_id=_clean_doc_id(doc_id),
-        chunk_id=_str_or_none(_pick(rec, "chunk_id", lower)),
+        doc_ids=tuple(d for d in (_clean_doc_id(v) for v in _as_list(_pick(rec, "doc_id", lower))) if d),
+        chunk_ids=tuple(str(v) for v in _as_list(_pick(rec, "chunk_id", lower)) if v not in (None, "")),
         oracle_text=str(oracle) if oracle else None,
         split=str(split).strip().lower() if split else None,
         line=line,
     )
+
+
+def _as_list(value: Any) -> list[Any]:
+    """A column that may hold one value or a list of them (several oracle documents or chunks)."""
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
 def _clean_doc_id(value: Any) -> str | None:
@@ -302,10 +341,6 @@ def _clean_doc_id(value: Any) -> str | None:
     return re.sub(r"\.(md|markdown|txt|html?|pdf|rst)$", "", text, flags=re.IGNORECASE) or None
 
 
-def _str_or_none(value: Any) -> str | None:
-    return None if value in (None, "") else str(value)
-
-
 def _unique_ids(items: list[QAItem]) -> list[QAItem]:
     seen: dict[str, int] = {}
     out = []
@@ -314,6 +349,15 @@ def _unique_ids(items: list[QAItem]) -> list[QAItem]:
         seen[it.id] = count + 1
         out.append(it if count == 0 else QAItem(**{**it.__dict__, "id": f"{it.id}-{count}"}))
     return out
+
+
+def _canonical_splits(items: list[QAItem], source: str) -> list[QAItem]:
+    """Map the file's split names onto train / validation / test (raft.splits); unknown names are an error."""
+    unknown = sorted({it.split for it in items if it.split and splits.canonical(it.split) is None})
+    if unknown:
+        known = ", ".join(sorted(splits.ALIASES))
+        raise RaftError(f"{source}: unknown split name(s) {', '.join(unknown)}; use one of {known}")
+    return [it if it.split is None else QAItem(**{**it.__dict__, "split": splits.canonical(it.split)}) for it in items]
 
 
 # ---- matching to the index -----------------------------------------------------------------
@@ -351,61 +395,86 @@ def prefix_map(doc_ids: Iterable[str]) -> dict[str, list[str]]:
 
 def resolve_oracles(
     items: list[QAItem], retriever: Any
-) -> tuple[list[tuple[QAItem, Any]], list[tuple[QAItem, str]]]:
-    """Match each item to its oracle chunk; return (matched, unmatched-with-reason), both in input order.
+) -> tuple[list[tuple[QAItem, tuple[Any, ...]]], list[tuple[QAItem, str]]]:
+    """Match each item to its oracle chunks; return (matched, unmatched-with-reason), both in input order.
 
-    Oracle = the chunk named by chunk_id, else among doc_id's chunks the one containing the passage or
-    the answer (else the one most similar to the question), else the chunk that best matches oracle_text.
+    Oracle chunks = the chunks named by chunk_ids; else, for each named document, the chunk containing the
+    passage or the answer, or, for a yes/no/maybe answer, all of the document's chunks (when they are at
+    most MAX_LABEL_ORACLE_CHUNKS), else its chunk most similar to the question; else the chunk that best
+    matches oracle_text.
     """
     doc_ids = {c.doc_id for c in retriever.chunks}
     by_prefix = prefix_map(doc_ids)
     by_id = {str(c.chunk_id): c for c in retriever.chunks}
-    results: list[Any] = [None] * len(items)
+    found: list[list[Any]] = [[] for _ in items]
+    failed: list[str | None] = [None] * len(items)
     need_sim: list[tuple[int, list[Any]]] = []
     need_text: list[int] = []
     for i, it in enumerate(items):
-        chunk, reason, candidates = _resolve_direct(it, retriever, by_id, doc_ids, by_prefix)
-        if chunk is not None:
-            results[i] = chunk
-        elif candidates:
-            need_sim.append((i, candidates))
-        elif it.oracle_text:
+        chunks, reason, pending = _resolve_direct(it, by_id, retriever, doc_ids, by_prefix)
+        found[i].extend(chunks)
+        need_sim.extend((i, cands) for cands in pending)
+        if reason == _USE_TEXT:
             need_text.append(i)
+        elif reason is not None:
+            failed[i] = reason
+    _most_similar(items, need_sim, retriever, found)
+    _match_text(items, need_text, retriever, by_id, found, failed)
+    matched, unmatched = [], []
+    for it, chunks, reason in zip(items, found, failed, strict=True):
+        if reason is None and chunks:
+            matched.append((it, tuple({str(c.chunk_id): c for c in chunks}.values())))
         else:
-            results[i] = reason
-    _most_similar(items, need_sim, retriever, results)
-    _match_text(items, need_text, retriever, by_id, results)
-    matched = [(it, r) for it, r in zip(items, results, strict=True) if not isinstance(r, str)]
-    unmatched = [(it, r) for it, r in zip(items, results, strict=True) if isinstance(r, str)]
+            unmatched.append((it, reason or "no oracle found"))
     return matched, unmatched
 
 
+_USE_TEXT = "use oracle text"
+
+
 def _resolve_direct(
-    it: QAItem, retriever: Any, by_id: dict[str, Any], doc_ids: set[str], by_prefix: dict[str, list[str]]
-):
-    """(chunk, None, []) when decided, (None, None, candidates) when similarity must decide, else a reason."""
-    if it.chunk_id is not None:
-        if it.chunk_id in by_id:
-            return by_id[it.chunk_id], None, []
-        if not it.doc_id and not it.oracle_text:
-            return None, f"chunk id {it.chunk_id!r} is not in the index", []
-    if it.doc_id is None:
-        return None, "no chunk_id, doc_id or passage to find the oracle", []
-    group = doc_group(it.doc_id, doc_ids, by_prefix)
-    if not group:
+    it: QAItem, by_id: dict[str, Any], retriever: Any, doc_ids: set[str], by_prefix: dict[str, list[str]]
+) -> tuple[list[Any], str | None, list[list[Any]]]:
+    """(chunks decided, failure reason or _USE_TEXT, candidate lists that similarity must decide)."""
+    if it.chunk_ids:
+        missing = [c for c in it.chunk_ids if c not in by_id]
+        if not missing:
+            return [by_id[c] for c in it.chunk_ids], None, []
+        if not it.doc_ids and not it.oracle_text:
+            return [], f"chunk id {missing[0]!r} is not in the index", []
+    if not it.doc_ids:
         if it.oracle_text:
-            return None, None, []
-        return None, f"document {it.doc_id!r} is not in the index", []
-    candidates = [c for d in group for c in retriever.doc_chunks(d)]
+            return [], _USE_TEXT, []
+        return [], "no chunk_id, doc_id or passage to find the oracle", []
+    chunks: list[Any] = []
+    pending: list[list[Any]] = []
     needles = [n for n in (it.oracle_text, it.answer if is_locating(it.answer) else None) if n]
-    for first_sentence in (False, True):  # a whole passage or the answer beats a passage's first sentence
+    for doc_id in it.doc_ids:
+        group = doc_group(doc_id, doc_ids, by_prefix)
+        if not group:
+            reason = _USE_TEXT if it.oracle_text else f"document {doc_id!r} is not in the index"
+            return [], reason, []
+        candidates = [c for d in group for c in retriever.doc_chunks(d)]
+        hit = _first_containing(candidates, needles)
+        if hit is not None:
+            chunks.append(hit)
+        elif not is_locating(it.answer) and it.answer and len(candidates) <= MAX_LABEL_ORACLE_CHUNKS:
+            chunks.extend(candidates)
+        elif len(candidates) == 1:
+            chunks.append(candidates[0])
+        else:
+            pending.append(candidates)
+    return chunks, None, pending
+
+
+def _first_containing(candidates: list[Any], needles: list[str]) -> Any:
+    """A whole passage or the answer beats a passage's first sentence."""
+    for first_sentence in (False, True):
         for needle in needles:
             hit = _containing(candidates, needle, first_sentence)
             if hit is not None:
-                return hit, None, []
-    if len(candidates) == 1:
-        return candidates[0], None, []
-    return None, None, candidates
+                return hit
+    return None
 
 
 def _containing(chunks: list[Any], needle: str, first_sentence: bool = True) -> Any:
@@ -424,9 +493,9 @@ def _containing(chunks: list[Any], needle: str, first_sentence: bool = True) -> 
 
 
 def _most_similar(
-    items: list[QAItem], pending: list[tuple[int, list[Any]]], retriever: Any, results: list
+    items: list[QAItem], pending: list[tuple[int, list[Any]]], retriever: Any, found: list[list[Any]]
 ) -> None:
-    """Within each item's candidate chunks, the one closest to its question (one embed call per side)."""
+    """Within each candidate list, the chunk closest to its item's question (one embed call per side)."""
     if not pending:
         return
     unique = {str(c.chunk_id): c for _, cands in pending for c in cands}
@@ -435,11 +504,17 @@ def _most_similar(
     questions = retriever.embed([items[i].question for i, _ in pending])
     for q, (i, cands) in zip(questions, pending, strict=True):
         scores = [float(vectors[row_of[str(c.chunk_id)]] @ q) for c in cands]
-        results[i] = cands[scores.index(max(scores))]
+        found[i].append(cands[scores.index(max(scores))])
 
 
 def _match_text(
-    items: list[QAItem], pending: list[int], retriever: Any, by_id: dict[str, Any], results: list, k: int = 10
+    items: list[QAItem],
+    pending: list[int],
+    retriever: Any,
+    by_id: dict[str, Any],
+    found: list[list[Any]],
+    failed: list[str | None],
+    k: int = 10,
 ) -> None:
     """Oracle text -> the retrieved chunk containing it (or contained in it), else the top hit if close enough."""
     if not pending:
@@ -452,6 +527,6 @@ def _match_text(
             best = row[0]
         if best is None:
             score = f"{row[0].score:.2f}" if row else "n/a"
-            results[i] = f"oracle text not found in the index (best similarity {score})"
+            failed[i] = f"oracle text not found in the index (best similarity {score})"
         else:
-            results[i] = by_id[str(best.chunk_id)]
+            found[i].append(by_id[str(best.chunk_id)])

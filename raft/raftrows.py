@@ -1,76 +1,126 @@
-"""Rows of a RAFT dataset: teacher answers, quote checks, contexts, token budget, and the checkpoint.
+"""Rows of a RAFT dataset: the typed `Row`, the `RowMaker` that builds them, and the resume checkpoint.
 
-`RowMaker.rows` turns a batch of (question, oracle chunk) pairs into finished row records (or
-`{"id", "dropped": reason}` markers); `Checkpoint` appends them to `.<name>.partial/rows.jsonl` so a
-run can resume after a kill, losing at most the batch in flight.
+`RowMaker.rows` turns a batch of `Question`s (a QA item, its oracle chunks, its split) into `Row`s or
+`Dropped` markers: teacher answer → quote check → leak-checked distractors → oracle placement → token
+budget → chat prompt. `Checkpoint` appends them to `.<name>.partial/rows.jsonl` so a run can resume
+after a kill, losing at most the batch in flight.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import random
 import shutil
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from raft import prompts
 from raft.contexts import ChunkPool, TokenBudget, assemble, mine_hard
 from raft.errors import RaftError
-from raft.qa import QAItem, doc_group, prefix_map
+from raft.qa import QAItem, is_locating
 from raft.quotes import INVALID, check_quotes
 from raft.teacher import AnswerRequest, DeterministicTeacher
 
-log = logging.getLogger(__name__)
+ABSTAIN_COT = "None of the documents addresses this question, so it cannot be answered from them."
+ABSTAINED = "abstain"  # the quote status of a row whose target is the abstention (it has no quote)
 
-MIN_CHUNK_CHARS = 100  # shorter chunks (headings, stubs) get no teacher questions
+# The dataset's columns, in order (the Row fields before `split`).
+COLUMNS = (
+    "id question answer cot_answer context_ids context_doc_ids context_titles oracle_ids oracle_doc_ids "
+    "oracle_present oracle_positions strategy seed trimmed leak_checked prompt completion"
+).split()
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question to turn into a row: the QA item, its oracle chunks, and the split it belongs to."""
+
+    item: QAItem
+    oracles: tuple[Any, ...]
+    split: str
+    docs: frozenset[str]  # every index document of the oracle's record (never a distractor for this row)
+
+    @property
+    def oracle_text(self) -> str:
+        return "\n".join(c.text for c in self.oracles)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One finished row: the dataset columns, then what the manifest and exports need."""
+
+    id: str
+    question: str
+    answer: str
+    cot_answer: str
+    context_ids: list[str]
+    context_doc_ids: list[str]
+    context_titles: list[str]
+    oracle_ids: list[str]
+    oracle_doc_ids: list[str]
+    oracle_present: bool
+    oracle_positions: list[int]
+    strategy: str
+    seed: int
+    trimmed: bool
+    leak_checked: bool  # distractors were checked for the answer (False: a label answer, or none known)
+    prompt: list[dict[str, str]]
+    completion: list[dict[str, str]]
+    split: str
+    quote_status: str
+    shortfall: int
+    prompt_tokens: int
+    context_texts: list[str]
+    oracle_texts: list[str]
+
+    def columns(self) -> dict[str, Any]:
+        return {c: getattr(self, c) for c in COLUMNS}
+
+
+@dataclass(frozen=True)
+class Dropped:
+    """A question that produced no row, and why."""
+
+    id: str
+    reason: str
 
 
 class RowMaker:
-    """Builds row records for batches of (QAItem, oracle chunk); deterministic per row id and seed."""
+    """Builds rows for batches of Questions; deterministic per row id and seed.
+
+    `excluded_docs[split]` are documents that may not appear in that split's contexts at all: for
+    training rows the validation and test documents, for validation rows the test documents.
+    """
 
     def __init__(
-        self, cfg: Any, retriever: Any, pool: ChunkPool, teacher: Any, items: list, splits: dict
+        self, cfg: Any, retriever: Any, pool: ChunkPool, teacher: Any, excluded_docs: dict[str, frozenset[str]]
     ) -> None:
-        self.cfg, self.retriever, self.pool, self.teacher, self.splits = cfg, retriever, pool, teacher, splits
-        self.doc_ids = {c.doc_id for c in pool.chunks}
-        self.by_prefix = prefix_map(self.doc_ids)
+        self.cfg, self.retriever, self.pool, self.teacher = cfg, retriever, pool, teacher
+        self.excluded_docs = excluded_docs
         self.budget = TokenBudget(_load_tokenizer(cfg.tokenizer), cfg.max_tokens) if cfg.max_tokens else None
-        self.eval_docs: set[str] = set()
-        for it, ch in items:
-            if splits[it.id] == "eval":
-                self.eval_docs |= self.group_docs(it, ch)
 
-    def group_docs(self, item: QAItem, chunk: Any) -> set[str]:
-        """The oracle's document plus every index document the QA doc id names."""
-        docs = {chunk.doc_id}
-        if item.doc_id:
-            docs.update(doc_group(item.doc_id, self.doc_ids, self.by_prefix))
-        return docs
-
-    def rows(self, batch: list[tuple[QAItem, Any]]) -> list[dict[str, Any]]:
+    def rows(self, batch: list[Question]) -> list[Row | Dropped]:
         cots = self.teacher.answers(
-            [AnswerRequest(it.question, ch.title, ch.text, it.answer) for it, ch in batch]
+            [AnswerRequest(q.item.question, q.oracles[0].title, q.oracle_text, q.item.answer) for q in batch]
         )
-        results: dict[str, dict[str, Any]] = {}
+        results: dict[str, Row | Dropped] = {}
         kept = []
-        for (it, ch), cot in zip(batch, cots, strict=True):
+        for q, cot in zip(batch, cots, strict=True):
             if cot is None:
-                reason = (
-                    "no_gold_answer" if isinstance(self.teacher, DeterministicTeacher) else "teacher_invalid"
-                )
-                results[it.id] = {"id": it.id, "dropped": reason}
+                reason = "no_gold_answer" if isinstance(self.teacher, DeterministicTeacher) else "teacher_invalid"
+                results[q.item.id] = Dropped(q.item.id, reason)
                 continue
-            check = check_quotes(cot, ch.text)
+            check = check_quotes(cot, [c.text for c in q.oracles])
             if check.status == INVALID:
-                results[it.id] = {"id": it.id, "dropped": "quote_not_verbatim"}
+                results[q.item.id] = Dropped(q.item.id, "quote_not_verbatim")
                 continue
-            kept.append((it, ch, check))
-        hard = self._mine([it.question for it, _, _ in kept])
-        for (it, ch, check), candidates in zip(kept, hard, strict=True):
-            results[it.id] = self._row(it, ch, check, candidates)
-        return [results[it.id] for it, _ in batch]
+            kept.append((q, check))
+        hard = self._mine([q.item.question for q, _ in kept])
+        for (q, check), candidates in zip(kept, hard, strict=True):
+            results[q.item.id] = self._row(q, check, candidates)
+        return [results[q.item.id] for q in batch]
 
     def _mine(self, questions: list[str]) -> list[list[int]]:
         if self.cfg.mode == "dsf" or self.cfg.strategy == "random" or not questions:
@@ -78,148 +128,79 @@ class RowMaker:
         depth = 3 * self.cfg.distractors + 12
         return mine_hard(self.pool, self.retriever, questions, self.cfg.distractors, depth)
 
-    def _row(self, it: QAItem, ch: Any, check: Any, candidates: list[int]) -> dict[str, Any]:
-        cfg = self.cfg
+    def _row(self, q: Question, check: Any, candidates: list[int]) -> Row | Dropped:
+        cfg, it = self.cfg, q.item
         rng = random.Random(f"{cfg.seed}:{it.id}")
+        answer = it.answer or prompts.extract_answer(check.text) or ""
         if cfg.mode == "dsf":
-            positions, oracle_index, shortfall = [], -1, 0
+            positions, slots, shortfall = [], [], 0
         else:
-            docs = self.group_docs(it, ch) | (self.eval_docs if self.splits[it.id] == "train" else set())
+            banned = q.docs | self.excluded_docs.get(q.split, frozenset())
+            oracles = [self.pool.position[str(c.chunk_id)] for c in q.oracles]
             ctx = assemble(
-                self.pool, self.pool.position[str(ch.chunk_id)], candidates,
-                self.pool.excluder(docs, it.answer), cfg.distractors, cfg.p_oracle, cfg.strategy, rng,
+                self.pool, oracles, candidates, self.pool.excluder(banned, answer),
+                cfg.distractors, cfg.p_oracle, cfg.strategy, rng,
             )  # fmt: skip
-            positions, oracle_index, shortfall = ctx.positions, ctx.oracle_index, ctx.shortfall
+            positions, slots, shortfall = ctx.positions, ctx.oracle_slots, ctx.shortfall
         chunks = [self.pool.chunks[i] for i in positions]
-        cot = check.text
-        if oracle_index < 0 and cfg.mode == "raft" and cfg.no_oracle_target == "abstain":
-            cot = f"{ABSTAIN_COT}\n{prompts.ANSWER_TAG} {prompts.ABSTAIN_ANSWER}"
+        cot, status = check.text, check.status
+        if not slots and cfg.mode == "raft" and cfg.no_oracle_target == "abstain":
+            cot, status = f"{ABSTAIN_COT}\n{prompts.ANSWER_TAG} {prompts.ABSTAIN_ANSWER}", ABSTAINED
         texts, trimmed = [c.text for c in chunks], False
         if self.budget is not None:
-            fitted = self._fit(it.question, chunks, texts, cot, oracle_index, ch.text, check.text)
+            fitted = self._fit(it.question, chunks, texts, cot, slots)
             if fitted is None:
-                return {"id": it.id, "dropped": "too_long_for_max_tokens"}
+                return Dropped(it.id, "too_long_for_max_tokens")
             texts, trimmed = fitted
         docs = [prompts.Document(c.title, t) for c, t in zip(chunks, texts, strict=True)]
         prompt = prompts.build_messages(it.question, docs)
-        return {
-            "id": it.id,
-            "question": it.question,
-            "answer": it.answer or prompts.extract_answer(check.text) or "",
-            "cot_answer": cot,
-            "context_ids": [str(c.chunk_id) for c in chunks],
-            "context_doc_ids": [c.doc_id for c in chunks],
-            "context_titles": [c.title for c in chunks],
-            "oracle_id": str(ch.chunk_id),
-            "oracle_doc_id": ch.doc_id,
-            "oracle_present": oracle_index >= 0,
-            "oracle_index": oracle_index,
-            "strategy": cfg.strategy if cfg.mode == "raft" else "none",
-            "seed": cfg.seed,
-            "trimmed": trimmed,
-            "prompt": prompt,
-            "completion": [{"role": "assistant", "content": cot}],
-            "_split": self.splits[it.id],
-            "_quote": check.status,
-            "_shortfall": shortfall,
-            "_prompt_tokens": self.budget.count(prompt)
-            if self.budget
-            else sum(len(m["content"]) for m in prompt) // 4,
-            "_context_texts": texts,
-            "_oracle_text": ch.text,
-        }
+        return Row(
+            id=it.id,
+            question=it.question,
+            answer=answer,
+            cot_answer=cot,
+            context_ids=[str(c.chunk_id) for c in chunks],
+            context_doc_ids=[c.doc_id for c in chunks],
+            context_titles=[c.title for c in chunks],
+            oracle_ids=[str(c.chunk_id) for c in q.oracles],
+            oracle_doc_ids=sorted({c.doc_id for c in q.oracles}),
+            oracle_present=bool(slots),
+            oracle_positions=slots,
+            strategy=cfg.strategy if cfg.mode == "raft" else "none",
+            seed=cfg.seed,
+            trimmed=trimmed,
+            leak_checked=cfg.mode == "dsf" or is_locating(answer),
+            prompt=prompt,
+            completion=[{"role": "assistant", "content": cot}],
+            split=q.split,
+            quote_status=status,
+            shortfall=shortfall,
+            prompt_tokens=self.budget.count(prompt) if self.budget else sum(len(m["content"]) for m in prompt) // 4,
+            context_texts=texts,
+            oracle_texts=[c.text for c in q.oracles],
+        )
 
-    def _fit(
-        self, question, chunks, texts, cot, oracle_index, oracle_text, quoted
-    ) -> tuple[list[str], bool] | None:
-        """Trim document texts to the budget, keeping the oracle's quoted span whole."""
+    def _fit(self, question, chunks, texts, cot, slots) -> tuple[list[str], bool] | None:
+        """Trim document texts to the budget, keeping every quoted span of an oracle chunk whole."""
 
         def build(ts: list[str]) -> list[dict[str, str]]:
             docs = [prompts.Document(c.title, t) for c, t in zip(chunks, ts, strict=True)]
             return prompts.build_messages(question, docs) + [{"role": "assistant", "content": cot}]
 
         keep = {}
-        if oracle_index >= 0:
-            spans = [(oracle_text.find(q), len(q)) for q in prompts.extract_quotes(quoted)]
+        for slot in slots:
+            text = texts[slot]
+            spans = [(text.find(q), len(q)) for q in prompts.extract_quotes(cot)]
             spans = [(s, s + n) for s, n in spans if s >= 0]
             if spans:
-                keep[oracle_index] = (min(s for s, _ in spans), max(e for _, e in spans))
+                keep[slot] = (min(s for s, _ in spans), max(e for _, e in spans))
         return self.budget.fit(build, texts, keep)
 
 
-ABSTAIN_COT = "None of the documents addresses this question, so it cannot be answered from them."
-
-
 def _load_tokenizer(name: str) -> Any:
-    from transformers import AutoTokenizer
+    from raft.tokenizer import load_tokenizer
 
-    try:
-        return AutoTokenizer.from_pretrained(name)
-    except (OSError, ValueError) as exc:
-        raise RaftError(
-            f"cannot load tokenizer {name!r} ({str(exc).splitlines()[0]}); pass a local path"
-        ) from None
-
-
-# ---- teacher-written questions -------------------------------------------------------------
-
-
-def teacher_chunks(cfg: Any, retriever: Any) -> list[Any]:
-    """The chunks the teacher writes questions for: long enough ones, sampled to --max-chunks by seed."""
-    chunks = [c for c in retriever.chunks if len(c.text.strip()) >= MIN_CHUNK_CHARS]
-    if cfg.max_chunks is not None and cfg.max_chunks < len(chunks):
-        keep = set(random.Random(f"{cfg.seed}:chunks").sample(range(len(chunks)), cfg.max_chunks))
-        chunks = [c for i, c in enumerate(chunks) if i in keep]
-    return chunks
-
-
-def teacher_questions(cfg: Any, retriever: Any, teacher: Any, ckpt: Checkpoint) -> list[tuple[QAItem, Any]]:
-    """N teacher questions per chunk (checkpointed per batch), as (QAItem, oracle chunk) pairs."""
-    chunks = teacher_chunks(cfg, retriever)
-    todo = [c for c in chunks if str(c.chunk_id) not in ckpt.questions]
-    for start in range(0, len(todo), cfg.batch_size):
-        batch = todo[start : start + cfg.batch_size]
-        written = teacher.questions(batch, cfg.questions_per_chunk)
-        ckpt.append_questions({str(c.chunk_id): qs for c, qs in zip(batch, written, strict=True)})
-    items = []
-    for c in chunks:
-        for j, q in enumerate(ckpt.questions.get(str(c.chunk_id), [])):
-            items.append((QAItem(f"{c.chunk_id}~q{j}", q, None, None, str(c.chunk_id), None, None, 0), c))
-    if not items:
-        raise RaftError("the teacher wrote no usable question; check the model and --teacher-url")
-    return items
-
-
-def plan(cfg: Any, retriever: Any) -> dict[str, Any]:
-    """What a run would cost: teacher calls and approximate tokens (4 characters per token)."""
-    from raft.qa import read_qa
-
-    if cfg.qa is not None:
-        items = read_qa(cfg.qa)
-        q_calls, a_calls, mean_chars = 0, len(items), _mean_chars(retriever.chunks)
-    else:
-        chunks = teacher_chunks(cfg, retriever)
-        q_calls, a_calls = len(chunks), len(chunks) * cfg.questions_per_chunk
-        mean_chars = _mean_chars(chunks)
-    llm = cfg.teacher is not None
-    doc_tokens = mean_chars / 4
-    prompt_tokens = q_calls * (doc_tokens + 90) + a_calls * (doc_tokens + 140)
-    completion_tokens = q_calls * 25 * cfg.questions_per_chunk + a_calls * min(
-        cfg.teacher_max_new_tokens, 160
-    )
-    return {
-        "dry_run": True,
-        "teacher": cfg.teacher or "deterministic",
-        "question_calls": q_calls if llm else 0,
-        "answer_calls": a_calls if llm else 0,
-        "approx_prompt_tokens": int(prompt_tokens) if llm else 0,
-        "approx_completion_tokens": int(completion_tokens) if llm else 0,
-        "rows_at_most": a_calls,
-    }
-
-
-def _mean_chars(chunks: list[Any]) -> float:
-    return sum(len(c.text) for c in chunks) / max(1, len(chunks))
+    return load_tokenizer(name)
 
 
 # ---- checkpoint ----------------------------------------------------------------------------
@@ -258,17 +239,23 @@ class Checkpoint:
             )
         return cls(directory)
 
-    def append(self, records: list[dict[str, Any]]) -> None:
+    def append(self, results: list[Row | Dropped]) -> None:
+        records = [{"dropped": r.reason, "id": r.id} if isinstance(r, Dropped) else asdict(r) for r in results]
         _append_jsonl(self.rows_path, records)
-        self.done.update(r["id"] for r in records)
+        self.done.update(r.id for r in results)
 
     def append_questions(self, written: dict[str, list[str]]) -> None:
         _append_jsonl(self.questions_path, [written])
         self.questions.update(written)
 
-    def records(self, order: list[str]) -> list[dict[str, Any]]:
+    def results(self, order: list[str]) -> list[Row | Dropped]:
         by_id = {r["id"]: r for r in _read_jsonl(self.rows_path)}
-        return [by_id[i] for i in order if i in by_id]
+        out: list[Row | Dropped] = []
+        for i in order:
+            if i in by_id:
+                rec = by_id[i]
+                out.append(Dropped(rec["id"], rec["dropped"]) if "dropped" in rec else Row(**rec))
+        return out
 
     def remove(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -55,17 +55,25 @@ class TinyModelConfig:
     batch_size: int = 8
     lr: float = 3e-3
     seed: int = 0
+    exclude_docs: tuple[str, ...] = ()  # document ids left out of the pretraining text (held-out test documents)
     overwrite: bool = False
+
+
+def read_corpus_docs(corpus: Path, exclude: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    """(doc id, text) of every document `raft index` would read from `corpus`, in path order, minus `exclude`."""
+    from raft.corpus import Corpus
+
+    skip = set(exclude)
+    docs = [(d.doc_id, f"{d.title}\n\n{d.text}".strip()) for d in Corpus(Path(corpus)) if d.text.strip()]
+    docs = [(i, t) for i, t in docs if i not in skip]
+    if not docs:
+        raise RaftError(f"corpus {corpus} holds no readable documents; pass --corpus DIR with documents")
+    return docs
 
 
 def read_corpus_texts(corpus: Path) -> list[str]:
     """The text of every document `raft index` would read from `corpus` (any supported format), in path order."""
-    from raft.corpus import Corpus
-
-    texts = [f"{d.title}\n\n{d.text}".strip() for d in Corpus(Path(corpus)) if d.text.strip()]
-    if not texts:
-        raise RaftError(f"corpus {corpus} holds no readable documents; pass --corpus DIR with documents")
-    return texts
+    return [t for _, t in read_corpus_docs(corpus)]
 
 
 def contract_texts() -> list[str]:
@@ -189,7 +197,8 @@ def build_tiny_model(cfg: TinyModelConfig) -> Path:
     """Train the tokenizer, build and pretrain the model, save a plain HF model directory."""
     corpus = Path(cfg.corpus) if cfg.corpus is not None else DEFAULT_CORPUS
     artifacts.check_output_dir(cfg.out, cfg.overwrite, "model")
-    texts = read_corpus_texts(corpus)
+    docs = read_corpus_docs(corpus, cfg.exclude_docs)
+    texts = [t for _, t in docs]
     start = time.perf_counter()
     tokenizer = train_tokenizer(texts, cfg.vocab_size, cfg.max_positions)
     model = init_model(cfg, tokenizer)
@@ -198,6 +207,8 @@ def build_tiny_model(cfg: TinyModelConfig) -> Path:
     with artifacts.staging_dir(cfg.out, cfg.overwrite) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        # What `raft eval` checks test questions against: the documents this model was pretrained on.
+        artifacts.write_json_atomic(tmp / "lineage.json", {"pretrain_docs": sorted(i for i, _ in docs)})
         settings = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()}
         settings["corpus"] = str(corpus)
         artifacts.write_manifest(
@@ -209,6 +220,7 @@ def build_tiny_model(cfg: TinyModelConfig) -> Path:
                 "parameters": n_params,
                 "vocab_size": len(tokenizer),
                 "corpus_documents": len(texts),
+                "excluded_documents": len(cfg.exclude_docs),
                 "corpus_fingerprint": artifacts.fingerprint(texts),
                 "pretrain_first_loss": losses[0] if losses else None,
                 "pretrain_final_loss": sum(losses[-10:]) / len(losses[-10:]) if losses else None,

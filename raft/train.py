@@ -16,13 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from raft import artifacts, prompts, trainlog
+from raft import artifacts, trainlog
 from raft.errors import RaftError
+from raft.splits import VALIDATION
 from raft.train_inputs import check_lengths, length_stats, load_raft_dataset, load_tokenizer
 
 log = logging.getLogger(__name__)
 
 CHECKPOINTS = "checkpoints"
+LINEAGE = "lineage.json"  # copied from the dataset: which questions and documents trained and selected it
 # Settings that may differ between an interrupted run and its resumption.
 RESUME_FREE = {"out", "overwrite", "merge", "keep_checkpoints"}
 
@@ -317,7 +319,7 @@ def train(cfg: TrainConfig, callbacks: list[Any] | None = None) -> dict[str, Any
         cfg.out.mkdir(parents=True, exist_ok=True)
         artifacts.write_json_atomic(cfg.out / "train_config.json", _config_record(cfg))
         _trim_log(cfg.out, resume)
-    has_eval = "eval" in splits and len(splits["eval"]) > 0
+    has_eval = VALIDATION in splits and len(splits[VALIDATION]) > 0
     trainer = _build_trainer(cfg, hw, splits, tokenizer, has_eval, callbacks or [])
     if resume:
         log.info("resuming from %s", resume)
@@ -352,7 +354,7 @@ def _build_trainer(cfg, hw, splits, tokenizer, has_eval, callbacks) -> Any:
         model=load_model(cfg, hw),
         args=args,
         train_dataset=splits["train"].select_columns(columns),
-        eval_dataset=splits["eval"].select_columns(columns) if has_eval else None,
+        eval_dataset=splits[VALIDATION].select_columns(columns) if has_eval else None,
         processing_class=tokenizer,
         peft_config=None if cfg.full else lora_config(cfg),
         callbacks=callbacks,
@@ -377,11 +379,10 @@ def _finish(cfg, hw, trainer, result, final_eval, data_manifest, stats) -> dict[
     rows = trainlog.read_log(out)
     train_losses = [r["loss"] for r in rows if "loss" in r]
     contract = data_manifest["prompt"]
-    if contract.get("version") != prompts.PROMPT_VERSION:
-        log.warning(
-            "dataset prompt %s differs from this raft's %s", contract.get("version"), prompts.PROMPT_VERSION
-        )
     artifacts.write_json_atomic(out / "raft_prompt.json", contract)
+    lineage = Path(cfg.dataset) / LINEAGE
+    if lineage.is_file():  # the model carries its dataset's lineage, so `raft eval` can check overlap
+        shutil.copyfile(lineage, out / LINEAGE)
     trainlog.plot_losses(rows, out / trainlog.PLOT_FILE, out.name)
     base = Path(cfg.base_model)
     manifest = {
@@ -392,10 +393,12 @@ def _finish(cfg, hw, trainer, result, final_eval, data_manifest, stats) -> dict[
         "dataset": str(cfg.dataset.resolve()),
         "dataset_fingerprint": artifacts.fingerprint(data_manifest),
         "train_rows": stats["train"]["rows"],
-        "eval_rows": stats.get("eval", {}).get("rows", 0),
+        "validation_rows": stats.get(VALIDATION, {}).get("rows", 0),
+        "lineage": LINEAGE if lineage.is_file() else None,
         "final_train_loss": train_losses[-1] if train_losses else result.training_loss,
         "final_eval_loss": final_eval,
-        "best_checkpoint": trainer.state.best_model_checkpoint,
+        "best_step": _best_step(trainer.state.best_model_checkpoint),
+        "checkpoints": str(out / CHECKPOINTS) if cfg.keep_checkpoints else None,
         "global_step": trainer.state.global_step,
         "epochs_done": round(trainer.state.epoch or 0.0, 3),
         "tokens_seen": int(trainer.state.num_input_tokens_seen or 0),
@@ -411,6 +414,11 @@ def _finish(cfg, hw, trainer, result, final_eval, data_manifest, stats) -> dict[
     if cfg.merge and not cfg.full:
         manifest["merged"] = str(merge(out, out / "merged", overwrite=True, manifest=manifest))
     return artifacts.write_manifest(out, "model", manifest)
+
+
+def _best_step(checkpoint: str | None) -> int | None:
+    """The step of the best checkpoint (its folder may be deleted, so the manifest names the step only)."""
+    return int(Path(checkpoint).name.rsplit("-", 1)[-1]) if checkpoint else None
 
 
 def merge(
@@ -432,7 +440,9 @@ def merge(
         merged.save_pretrained(tmp)
         AutoTokenizer.from_pretrained(model_dir).save_pretrained(tmp)
         artifacts.write_json_atomic(tmp / "raft_prompt.json", manifest["prompt"])
-        keep = ("base_model", "prompt", "dataset", "final_train_loss", "final_eval_loss", "method")
+        if (model_dir / LINEAGE).is_file():
+            shutil.copyfile(model_dir / LINEAGE, tmp / LINEAGE)
+        keep = ("base_model", "prompt", "dataset", "final_train_loss", "final_eval_loss", "method", "lineage")
         artifacts.write_manifest(
             tmp,
             "model",

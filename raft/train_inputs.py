@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from raft import artifacts
+from raft import artifacts, prompts
 from raft.errors import RaftError
+from raft.splits import DATASET_SPLITS
 
 DATASET_HINT = "raft generate INDEX_DIR -o DATASET_DIR --qa FILE"
 
@@ -20,6 +21,7 @@ def load_raft_dataset(path: Path) -> tuple[Any, dict[str, Any]]:
     if not (Path(path) / "hf").is_dir():
         raise RaftError(f"{path} has no hf/ folder; rebuild it with `{DATASET_HINT}`")
     splits, manifest = load_dataset_dir(path)
+    prompts.check_contract(manifest.get("prompt"), f"dataset {path}", f"rebuild it with `{DATASET_HINT}`")
     check_schema(splits, manifest, path)
     return splits, manifest
 
@@ -29,7 +31,10 @@ def check_schema(splits: Any, manifest: dict[str, Any], path: Path) -> None:
     problems = []
     if "train" not in splits or len(splits["train"]) == 0:
         problems.append("no rows in a 'train' split")
-    for name in [s for s in ("train", "eval") if s in splits]:
+    unknown = sorted(set(splits) - set(DATASET_SPLITS))
+    if unknown:
+        problems.append(f"split(s) {', '.join(unknown)} (a dataset holds only {', '.join(DATASET_SPLITS)})")
+    for name in [s for s in DATASET_SPLITS if s in splits]:
         cols = set(splits[name].column_names)
         missing = sorted({"prompt", "completion"} - cols)
         if missing:
@@ -42,8 +47,6 @@ def check_schema(splits: Any, manifest: dict[str, Any], path: Path) -> None:
                 )
             elif row["completion"][-1]["role"] != "assistant":
                 problems.append(f"split '{name}' completion is not an assistant message")
-    if not isinstance(manifest.get("prompt"), dict) or "version" not in manifest["prompt"]:
-        problems.append("manifest has no prompt contract")
     if problems:
         raise RaftError(
             f"{path} is not a RAFT dataset: {'; '.join(problems)}; rebuild it with `{DATASET_HINT}`"
@@ -55,22 +58,10 @@ def _is_messages(value: Any) -> bool:
 
 
 def load_tokenizer(base_model: str) -> Any:
-    """The base model's tokenizer; a one-line RaftError when it cannot be found or has no chat template."""
-    from transformers import AutoTokenizer
+    """The base model's tokenizer (it must have a chat template); a one-line RaftError otherwise."""
+    from raft.tokenizer import load_tokenizer as load
 
-    try:
-        tok = AutoTokenizer.from_pretrained(base_model)
-    except (OSError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
-        raise RaftError(
-            f"cannot load base model '{base_model}' ({first}); pass a local model directory "
-            "(`raft tiny-model -o DIR` builds one offline) or a hub id reachable from this machine"
-        ) from None
-    if not tok.chat_template:
-        raise RaftError(f"base model '{base_model}' has no chat template; use an instruct/chat model")
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
-    return tok
+    return load(base_model, chat_template=True)
 
 
 def length_stats(tokenizer: Any, split: Any, max_length: int) -> dict[str, Any]:

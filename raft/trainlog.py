@@ -119,7 +119,7 @@ def model_card(manifest: dict[str, Any], config: dict[str, Any], dataset_manifes
         f"| base model | `{manifest['base_model']}` |",
         f"| dataset | `{manifest['dataset']}` (mode {dataset_manifest.get('mode', 'raft')}) |",
         f"| prompt contract | `{manifest['prompt'].get('version')}` |",
-        f"| train / eval rows | {manifest.get('train_rows')} / {manifest.get('eval_rows')} |",
+        f"| train / validation rows | {manifest.get('train_rows')} / {manifest.get('validation_rows')} |",
         f"| steps / epochs | {manifest.get('global_step')} / {manifest.get('epochs_done')} |",
         f"| final train loss | {_fmt(manifest.get('final_train_loss'))} |",
         f"| final eval loss | {_fmt(manifest.get('final_eval_loss'))} |",

@@ -95,24 +95,69 @@ def test_score_output_full_answer():
         "The guide says ##begin_quote##Hold the power button for ten seconds.##end_quote## "
         "<ANSWER>: ten seconds"
     )
-    s = metrics.score_output(
-        raw, "10 seconds", ["Hold the power button for ten seconds."], ["x"], labels=False
-    )
-    assert s["answer"] == "ten seconds"
-    assert (s["em"], s["f1"], s["format"], s["quotes"]) == (0.0, 0.5, 1.0, 1)
+    s = metrics.score_output(raw, "10 seconds", ["Hold the power button for ten seconds."], ["x"], labels=False)
+    assert s["answer"] == s["answer_lenient"] == "ten seconds"
+    assert (s["em_strict"], s["f1_strict"], s["format"], s["quotes"]) == (0.0, 0.5, 1.0, 1)
+    assert (s["em_lenient"], s["f1_lenient"]) == (0.0, 0.5)
     assert s["quote_validity"] == 1.0
     assert s["citation_precision"] == 0.0
-    assert s["abstained"] == 0.0
-    assert "accuracy" not in s
+    assert s["abstained"] == 0.0 and s["truncated"] == 0.0
+    assert s["truthfulness"] == -1.0  # wrong and not abstaining
+    assert "accuracy_strict" not in s
+
+
+def test_untagged_answers_score_leniently_and_truncation_counts():
+    """An answer without the tag scores 0 strictly but is judged on its last line leniently."""
+    raw = "The manual says to hold the button.\n10 seconds"
+    s = metrics.score_output(raw, "10 seconds", [], [], finish_reason="length")
+    assert (s["em_strict"], s["format"]) == (0.0, 0.0)
+    assert (s["answer_lenient"], s["em_lenient"], s["f1_lenient"]) == ("10 seconds", 1.0, 1.0)
+    assert s["truncated"] == 1.0 and s["truthfulness"] == 1.0
+    labels = metrics.score_output("Looking at the results.\nYes, it helps.", "yes", [], [], labels=True)
+    assert (labels["accuracy_strict"], labels["accuracy_lenient"]) == (0.0, 1.0)
 
 
 def test_score_output_missing_tag_and_abstention():
     s = metrics.score_output("no tag here", "yes", [], [], labels=True)
-    assert (s["answer"], s["em"], s["f1"], s["format"], s["accuracy"]) == (None, 0.0, 0.0, 0.0, 0.0)
+    assert (s["answer"], s["em_strict"], s["f1_strict"], s["format"], s["accuracy_strict"]) == (None, 0.0, 0.0, 0.0, 0.0)
     assert s["quote_validity"] is None
     a = metrics.score_output("<ANSWER>: The documents do not contain the answer.", "x", [], [])
-    assert a["abstained"] == 1.0
-    assert metrics.score_output("<ANSWER>: x", None, [], [])["em"] is None
+    assert a["abstained"] == 1.0 and a["truthfulness"] == 0.0
+    assert metrics.score_output("<ANSWER>: x", None, [], [])["em_strict"] is None
+
+
+def test_abstention_is_the_whole_answer_not_a_phrase_inside_it():
+    from raft import prompts
+
+    assert prompts.is_abstention("The documents do not contain the answer.")
+    assert prompts.is_abstention("the documents do NOT contain the answer")
+    assert not prompts.is_abstention("Bags do not contain lithium")
+    assert not prompts.is_abstention("The box does not contain a charger.")
+
+
+def test_refusal_precision_and_recall():
+    abstained = [True, True, False, False, True]
+    answerable = [False, True, False, True, False]
+    r = metrics.refusal_scores(abstained, answerable)
+    assert r["refusal_precision"] == pytest.approx(2 / 3)  # 2 of 3 refusals were right
+    assert r["refusal_recall"] == pytest.approx(2 / 3)  # 2 of 3 unanswerable cases refused
+    assert metrics.refusal_scores([False], [True]) == {"refusal_precision": None, "refusal_recall": None}
+
+
+def test_one_quote_rule_for_generate_eval_and_chat():
+    """Case differs: generate drops it, eval calls it invalid, chat shows no citation (one rule)."""
+    from raft.citations import render_answer
+    from raft.quotes import INVALID, REPAIRED, check_quotes
+
+    source = "Hold the power button for ten seconds."
+    wrong_case = "##begin_quote##hold the power button for TEN seconds.##end_quote## <ANSWER>: ten seconds"
+    spaced = "##begin_quote##Hold the power  button\nfor ten seconds.##end_quote## <ANSWER>: ten seconds"
+    assert check_quotes(wrong_case, source).status == INVALID
+    assert metrics.quote_validity(["hold the power button for TEN seconds."], [source]) == 0.0
+    assert render_answer(wrong_case, [source])[1][0].source is None
+    assert check_quotes(spaced, source).status == REPAIRED
+    assert metrics.quote_validity(["Hold the power  button\nfor ten seconds."], [source]) == 1.0
+    assert render_answer(spaced, [source])[1][0].source == 1
 
 
 def test_bootstrap_ci_seeded_and_brackets_mean():

@@ -27,8 +27,8 @@ def test_jsonl_with_aliases_and_line_numbers(tmp_path):
         + "\n"
     )
     a, b = read_qa(path)
-    assert (a.question, a.answer, a.doc_id, a.line, a.id) == ("Where?", "here", "a/b", 1, "q00001")
-    assert (b.id, b.chunk_id, b.split, b.answer, b.line) == ("x", "c1", "test", None, 3)
+    assert (a.question, a.answer, a.doc_ids, a.line, a.id) == ("Where?", "here", ("a/b",), 1, "q00001")
+    assert (b.id, b.chunk_ids, b.split, b.answer, b.line) == ("x", ("c1",), "test", None, 3)
 
 
 def test_broken_jsonl_lines_are_all_reported(tmp_path):
@@ -69,16 +69,16 @@ def test_csv_and_aws_layout(tmp_path):
         encoding="utf-8",
     )
     a, b = read_qa(path)
-    assert (a.question, a.answer, a.doc_id, a.oracle_text, a.line) == (
+    assert (a.question, a.answer, a.doc_ids, a.oracle_text, a.line) == (
         "Is it on?",
         "Yes",
-        "guide-a/page-one",
+        ("guide-a/page-one",),
         "It is on for all types",
         2,
     )
-    assert (b.answer, b.doc_id, b.oracle_text) == (
+    assert (b.answer, b.doc_ids, b.oracle_text) == (
         "Use port 80, always",
-        "guide-b/net",
+        ("guide-b/net",),
         "Use port 80, always",
     )
 
@@ -116,23 +116,33 @@ def test_squad_skips_unanswerable(tmp_path):
     path = tmp_path / "dev.json"
     path.write_text(json.dumps(data))
     (item,) = read_qa(path)
-    assert (item.id, item.answer, item.oracle_text, item.doc_id) == (
+    assert (item.id, item.answer, item.oracle_text, item.doc_ids, item.group) == (
         "s1",
         "France",
         "Paris is in France.",
-        "T#0",
+        ("T#0",),
+        "T",
     )
 
 
 def test_pubmedqa_layout_and_official_test_split(tmp_path):
     data = {
-        "111": {"QUESTION": "Does A help?", "CONTEXTS": ["One.", "Two."], "final_decision": "yes"},
-        "222": {"QUESTION": "Does B hurt?", "CONTEXTS": ["Three."], "final_decision": "no"},
+        "111": {
+            "QUESTION": "Does A help?",
+            "CONTEXTS": ["Background.", "Methods.", "It helped in 9 of 10.", "So it helps."],
+            "LABELS": ["BACKGROUND", "METHODS", "RESULTS", "CONCLUSIONS"],
+            "final_decision": "yes",
+        },
+        "222": {"QUESTION": "Does B hurt?", "CONTEXTS": ["Intro.", "Three."], "final_decision": "no"},
     }
     (tmp_path / "ori_pqal.json").write_text(json.dumps(data))
     (tmp_path / "test_ground_truth.json").write_text(json.dumps({"222": "no"}))
     a, b = read_qa(tmp_path / "ori_pqal.json")
-    assert (a.id, a.answer, a.doc_id, a.oracle_text, a.split) == ("111", "yes", "111", "One.\nTwo.", "train")
+    # The oracle is the sections that carry the result, not the first (background) section.
+    assert (a.id, a.answer, a.doc_ids, a.oracle_text, a.split, a.group) == (
+        "111", "yes", ("111-2", "111-3"), "It helped in 9 of 10.\nSo it helps.", "train", "111"
+    )
+    assert (b.doc_ids, b.oracle_text) == (("222-1",), "Three.")  # unlabelled: the last section
     assert b.split == "test"
 
 
@@ -158,7 +168,7 @@ def test_bundled_gold_file():
     items = read_qa(SAMPLE_QUESTIONS)
     assert len(items) >= 100
     assert {i.split for i in items} == {"train", "test"}
-    assert all(i.answer and i.doc_id and i.oracle_text and i.answer in i.oracle_text for i in items)
+    assert all(i.answer and i.doc_ids and i.oracle_text and i.answer in i.oracle_text for i in items)
 
 
 @pytest.mark.skipif(not SHARED_DATASETS.exists(), reason="shared datasets not present")
@@ -169,7 +179,7 @@ def test_real_dataset_files():
     assert len(squad) == 6078 - 3168
     aws = read_qa(SHARED_DATASETS / "aws-documentation-qa" / "QA_true.csv")
     assert len(aws) == 100 and all(
-        i.doc_id and not i.doc_id.endswith(".md") and " " not in i.doc_id for i in aws
+        i.doc_ids and not i.doc_ids[0].endswith(".md") and " " not in i.doc_ids[0] for i in aws
     )
 
 
@@ -181,8 +191,8 @@ def _item(**kw) -> QAItem:
         id="q",
         question="What is the reset code for the blue router model 00?",
         answer=None,
-        doc_id=None,
-        chunk_id=None,
+        doc_ids=(),
+        chunk_ids=(),
         oracle_text=None,
         split=None,
         line=1,
@@ -195,24 +205,61 @@ def test_resolve_by_chunk_doc_answer_passage_and_similarity():
     retriever, gold = toy_corpus()
     g = gold[5]
     items = [
-        _item(id="by-chunk", chunk_id=g["chunk_id"]),
-        _item(id="by-answer", doc_id=g["doc_id"], answer=g["answer"]),
-        _item(id="by-passage", doc_id=g["doc_id"] + ".md", oracle_text=g["passage"]),
-        _item(id="by-similarity", doc_id=g["doc_id"], question=g["question"], answer="yes"),
+        _item(id="by-chunk", chunk_ids=(g["chunk_id"],)),
+        _item(id="by-answer", doc_ids=(g["doc_id"],), answer=g["answer"]),
+        _item(id="by-passage", doc_ids=(g["doc_id"] + ".md",), oracle_text=g["passage"]),
+        _item(id="by-similarity", doc_ids=(g["doc_id"],), question=g["question"]),
+        _item(id="label-in-long-doc", doc_ids=(g["doc_id"],), question=g["question"], answer="yes"),
         _item(id="by-text", oracle_text=g["passage"]),
     ]
     matched, unmatched = resolve_oracles(items, retriever)
     assert unmatched == []
-    assert {it.id: ch.chunk_id for it, ch in matched} == dict.fromkeys(
-        ["by-chunk", "by-answer", "by-passage", "by-similarity", "by-text"], g["chunk_id"]
+    assert {it.id: tuple(c.chunk_id for c in chs) for it, chs in matched} == dict.fromkeys(
+        ["by-chunk", "by-answer", "by-passage", "by-similarity", "label-in-long-doc", "by-text"], (g["chunk_id"],)
     )
+
+
+def test_several_oracles_per_question():
+    """Multi-hop questions name several documents; chunk id lists and label answers over short documents too."""
+    retriever, gold = toy_corpus(chunks_per_doc=2)
+    a, b = gold[0], gold[4]
+    items = [
+        _item(id="two-docs", doc_ids=(a["doc_id"], b["doc_id"]), answer=a["answer"], question=a["question"]),
+        _item(id="two-chunks", chunk_ids=(a["chunk_id"], b["chunk_id"])),
+        _item(id="label", doc_ids=(b["doc_id"],), answer="no", question=b["question"]),
+    ]
+    matched, unmatched = resolve_oracles(items, retriever)
+    assert unmatched == []
+    got = {it.id: [c.chunk_id for c in chs] for it, chs in matched}
+    assert got["two-docs"][0] == a["chunk_id"] and len(got["two-docs"]) == 2
+    assert got["two-docs"][1].startswith(b["doc_id"].split("/")[-1])
+    assert got["two-chunks"] == [a["chunk_id"], b["chunk_id"]]
+    # A yes/no answer cannot locate a chunk: every chunk of a short named document is the oracle.
+    assert got["label"] == [c.chunk_id for c in retriever.doc_chunks(b["doc_id"])]
+
+
+def test_oracle_list_columns_and_split_names(tmp_path):
+    path = tmp_path / "qa.jsonl"
+    rows = [
+        {"question": "A?", "answer": "a", "doc_ids": ["d1", "d2"], "split": "dev"},
+        {"question": "B?", "answer": "b", "oracle_ids": ["c1", "c2"], "split": "Validation"},
+        {"question": "C?", "answer": "c", "doc_id": "d3", "split": "train"},
+    ]
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    a, b, c = read_qa(path)
+    assert (a.doc_ids, a.split) == (("d1", "d2"), "test")
+    assert (b.chunk_ids, b.split) == (("c1", "c2"), "validation")
+    assert c.split == "train"
+    path.write_text(json.dumps({"question": "A?", "split": "holdout-2"}))
+    with pytest.raises(RaftError, match="unknown split name"):
+        read_qa(path)
 
 
 def test_unmatched_rows_get_reasons():
     retriever, _ = toy_corpus()
     items = [
-        _item(id="a", doc_id="guide/nope"),
-        _item(id="b", chunk_id="missing#0"),
+        _item(id="a", doc_ids=("guide/nope",)),
+        _item(id="b", chunk_ids=("missing#0",)),
         _item(id="c"),
         _item(id="d", oracle_text="Completely unrelated prose about gardening tomatoes in spring."),
     ]
@@ -237,16 +284,16 @@ def test_doc_id_groups_and_parent_folders():
     items = [
         _item(
             id="pmid",
-            doc_id="123",
+            doc_ids=("123",),
             question="Does aspirin reduce pain?",
             oracle_text="Results: aspirin reduced pain",
         ),
-        _item(id="aws", doc_id="guide-a/page-one", answer="Yes"),
-        _item(id="parent", doc_id="x/y"),
+        _item(id="aws", doc_ids=("guide-a/page-one",), answer="Yes"),
+        _item(id="parent", doc_ids=("x/y",)),
     ]
     matched, unmatched = resolve_oracles(items, retriever)
     assert unmatched == []
-    assert {it.id: ch.doc_id for it, ch in matched} == {
+    assert {it.id: chs[0].doc_id for it, chs in matched} == {
         "pmid": "123-1",
         "aws": "guide-a/doc_source/page-one",
         "parent": "docs/x/y",

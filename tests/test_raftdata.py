@@ -6,7 +6,7 @@ import json
 import re
 import subprocess
 import sys
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
@@ -19,18 +19,18 @@ from raft import prompts
 from raft.contexts import ChunkPool
 from raft.errors import RaftError
 from raft.qa import QAItem
-from raft.raftdata import GenerateConfig, assign_splits, format_summary, generate_dataset, load_dataset_dir
-from raft.raftrows import RowMaker
+from raft.raftdata import GenerateConfig, format_summary, generate_dataset, load_dataset_dir, plan_questions
+from raft.raftrows import Dropped, Question, RowMaker
 from raft.teacher import DeterministicTeacher
 
 RETRIEVER, GOLD = toy_corpus(n_docs=12, chunks_per_doc=4)
 
 
-def _items(gold=GOLD, split=None):
+def _questions(gold=GOLD, split="train") -> list[Question]:
     out = []
     for n, g in enumerate(gold, 1):
-        item = QAItem(g["id"], g["question"], g["answer"], g["doc_id"], None, g["passage"], split, n)
-        out.append((item, RETRIEVER.get(g["chunk_id"])))
+        item = QAItem(g["id"], g["question"], g["answer"], (g["doc_id"],), (), g["passage"], split, n)
+        out.append(Question(item, (RETRIEVER.get(g["chunk_id"]),), split, frozenset([g["doc_id"]])))
     return out
 
 
@@ -40,15 +40,15 @@ def _cfg(tmp_path: Path | None = None, **kw) -> GenerateConfig:
     return GenerateConfig(**base)
 
 
-def _rows(cfg: GenerateConfig, items=None) -> list[dict]:
-    items = items or _items()
-    splits, _ = assign_splits(items, cfg)
-    maker = RowMaker(cfg, RETRIEVER, ChunkPool(RETRIEVER.chunks), DeterministicTeacher(), items, splits)
-    return maker.rows(items)
+def _rows(cfg: GenerateConfig, questions=None, excluded=None) -> list[dict]:
+    """Rows as dicts (a dropped question as {"id", "dropped"})."""
+    questions = questions or _questions()
+    maker = RowMaker(cfg, RETRIEVER, ChunkPool(RETRIEVER.chunks), DeterministicTeacher(), excluded or {})
+    return [{"id": r.id, "dropped": r.reason} if isinstance(r, Dropped) else asdict(r) for r in maker.rows(questions)]
 
 
 def _distractors(row: dict) -> list[int]:
-    return [i for i in range(len(row["context_ids"])) if i != row["oracle_index"]]
+    return [i for i in range(len(row["context_ids"])) if i not in row["oracle_positions"]]
 
 
 @settings(max_examples=60, deadline=None)
@@ -66,12 +66,12 @@ def test_context_invariants(seed, strategy, k, p):
         assert len(ids) == len(set(ids)), "a chunk appears twice"
         assert len(ids) == k + r["oracle_present"]
         if r["oracle_present"]:
-            assert ids[r["oracle_index"]] == r["oracle_id"]
+            assert [ids[i] for i in r["oracle_positions"]] == r["oracle_ids"]
         else:
-            assert r["oracle_index"] == -1
+            assert r["oracle_positions"] == []
         for i in _distractors(r):
-            assert ids[i] != r["oracle_id"], "the oracle is a distractor"
-            assert r["context_doc_ids"][i] != r["oracle_doc_id"], "a distractor from the oracle's document"
+            assert ids[i] not in r["oracle_ids"], "the oracle is a distractor"
+            assert r["context_doc_ids"][i] not in r["oracle_doc_ids"], "a distractor from the oracle's document"
             text = RETRIEVER.get(ids[i]).text
             assert r["answer"].lower() not in text.lower(), "a distractor contains the gold answer"
         assert r["context_titles"] == [RETRIEVER.get(c).title for c in ids]
@@ -82,14 +82,7 @@ def test_context_invariants(seed, strategy, k, p):
 @given(seed=st.integers(0, 10**6), p=st.sampled_from([0.2, 0.5, 0.8]))
 def test_oracle_rate_close_to_p(seed, p):
     gold = [dict(g, id=f"{g['id']}-{rep}") for rep in range(10) for g in GOLD]  # 480 rows
-    items = [
-        (
-            QAItem(g["id"], g["question"], g["answer"], g["doc_id"], None, None, None, 0),
-            RETRIEVER.get(g["chunk_id"]),
-        )
-        for g in gold
-    ]
-    rows = _rows(_cfg(seed=seed, p_oracle=p, strategy="random"), items)
+    rows = _rows(_cfg(seed=seed, p_oracle=p, strategy="random"), _questions(gold))
     rate = sum(r["oracle_present"] for r in rows) / len(rows)
     sigma = (p * (1 - p) / len(rows)) ** 0.5
     assert abs(rate - p) < 4.5 * sigma
@@ -114,26 +107,83 @@ def test_hard_mining_is_one_batched_search_per_batch():
     assert RETRIEVER.searches == before + 1
 
 
+def _plan(tmp_path: Path, gold=GOLD, **kw):
+    cfg = _cfg(tmp_path, qa=_qa_file(tmp_path, gold), **kw)
+    return plan_questions(cfg, RETRIEVER, DeterministicTeacher(), None)
+
+
 @settings(max_examples=30, deadline=None)
 @given(seed=st.integers(0, 10**6), fraction=st.sampled_from([0.1, 0.3, 0.5]))
-def test_split_by_document_never_shares_an_oracle_document(seed, fraction):
-    cfg = _cfg(seed=seed, eval_fraction=fraction)
-    rows = _rows(cfg)
-    train = {r["oracle_doc_id"] for r in rows if r["_split"] == "train"}
-    evals = {r["oracle_doc_id"] for r in rows if r["_split"] == "eval"}
-    assert train and evals and not train & evals
+def test_three_way_split_by_document_never_shares_a_document(tmp_path_factory, seed, fraction):
+    plan = _plan(tmp_path_factory.mktemp("p"), seed=seed, validation_fraction=fraction, test_fraction=fraction)
+    docs = {s: {d for q in plan.questions + plan.test if q.split == s for d in q.docs} for s in ("train", "validation", "test")}
+    assert all(docs.values())
+    assert not docs["train"] & docs["validation"] and not docs["train"] & docs["test"]
+    assert not docs["validation"] & docs["test"]
+    assert plan.test_docs == docs["test"] and all(q.split == "test" for q in plan.test)
+    rows = _rows(_cfg(seed=seed), plan.questions, plan.held_out_docs)
     for r in rows:
-        if r["_split"] == "train":
-            assert not set(r["context_doc_ids"]) & evals, "an eval oracle document shown in training"
+        shown = set(r["context_doc_ids"])
+        assert not shown & docs["test"], "a test document shown in a training or validation row"
+        if r["split"] == "train":
+            assert not shown & docs["validation"], "a validation document shown in training"
 
 
-def test_declared_split_is_honoured_and_conflicts_go_to_eval():
-    items = _items()
-    declared = [(replace(it, split="test" if it.doc_id == "guide/doc3" else "train"), ch) for it, ch in items]
-    declared[0] = (replace(declared[0][0], split="validation"), declared[0][1])  # doc0 now in both splits
-    splits, conflicts = assign_splits(declared, _cfg(eval_fraction=0.5))
-    eval_docs = {it.doc_id for it, _ in declared if splits[it.id] == "eval"}
-    assert eval_docs == {"guide/doc0", "guide/doc3"} and conflicts == 1
+def test_declared_splits_are_honoured_and_conflicts_go_to_the_most_held_out():
+    """The file's test questions never become rows; validation is carved from training documents."""
+    gold = [dict(g, split="test" if g["doc_id"] in ("guide/doc3", "guide/doc7") else "train") for g in GOLD]
+    gold[0] = dict(gold[0], split="test")  # doc0 now in train and test: all of doc0 goes to test
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        plan = _plan(Path(d), gold, validation_fraction=0.2)
+    test_docs = {q.item.doc_ids[0] for q in plan.test}
+    assert test_docs == {"guide/doc0", "guide/doc3", "guide/doc7"} and plan.conflicts == 1
+    assert {q.split for q in plan.questions} == {"train", "validation"}
+    val_docs = {q.item.doc_ids[0] for q in plan.questions if q.split == "validation"}
+    assert val_docs and not val_docs & test_docs
+    assert len(val_docs) == round(0.2 * 9)  # of the 9 training documents
+
+
+def test_train_on_test_is_explicit():
+    gold = [dict(g, split="test" if g["doc_id"] == "guide/doc3" else "train") for g in GOLD]
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        plan = _plan(Path(d), gold, train_on_test=True)
+    assert plan.test == [] and any(q.item.doc_ids == ("guide/doc3",) for q in plan.questions)
+
+
+class _CodeTeacher(DeterministicTeacher):
+    """A teacher-only source: one question per chunk, answered with the chunk's reset code (no gold answer)."""
+
+    name = "code-teacher"
+
+    def questions(self, chunks, n):
+        return [[f"What does {c.title} say the reset code is in part {c.chunk_id.split('#')[1]}?"] for c in chunks]
+
+    def answers(self, requests):
+        out = []
+        for r in requests:
+            code = re.search(r"ZX-\d+-\d+", r.oracle).group(0)
+            sentence = next(s for s in re.split(r"(?<=\.) ", r.oracle) if code in s)
+            out.append(f"##begin_quote##{sentence}##end_quote##\n<ANSWER>: {code}")
+        return out
+
+
+def test_teacher_only_mode_filters_distractors_with_the_teachers_answer(tmp_path, monkeypatch):
+    """No gold answer: the teacher's own answer (ZX-1-0, also named in doc0's last chunk) keeps that chunk out."""
+    monkeypatch.setattr("raft.raftdata.validate", lambda cfg: None)
+    for seed in range(4):
+        cfg = _cfg(tmp_path / str(seed), teacher="t", distractors=8, p_oracle=1.0, seed=seed, test_fraction=0.0)
+        manifest = generate_dataset(cfg, retriever=RETRIEVER, teacher=_CodeTeacher())
+        assert manifest["counts"]["leak_unchecked_rows"] == 0
+        ds, _ = load_dataset_dir(tmp_path / str(seed) / "ds")
+        for r in list(ds["train"]) + list(ds["validation"]):
+            answer = prompts.extract_answer(r["cot_answer"])
+            for i in _distractors(r):
+                assert answer not in RETRIEVER.get(r["context_ids"][i]).text, "a distractor holds the answer"
+    assert "leak check    0 rows could not be checked" in format_summary(manifest)
 
 
 def test_abstain_and_memorize_targets():
@@ -147,7 +197,7 @@ def test_abstain_and_memorize_targets():
 def test_dsf_rows_are_closed_book():
     rows = _rows(_cfg(mode="dsf"))
     for r in rows:
-        assert r["context_ids"] == [] and r["oracle_index"] == -1 and r["strategy"] == "none"
+        assert r["context_ids"] == [] and r["oracle_positions"] == [] and r["strategy"] == "none"
         assert r["prompt"][1]["content"] == f"Question: {r['question']}"
         assert prompts.extract_answer(r["cot_answer"]) == r["answer"]
 
@@ -168,7 +218,7 @@ def test_max_tokens_trims_documents_never_the_answer():
             for m in r["prompt"] + r["completion"]
         )
         assert total <= 330
-        oracle_text = r["_context_texts"][r["oracle_index"]]
+        oracle_text = r["context_texts"][r["oracle_positions"][0]]
         for quote in prompts.extract_quotes(r["cot_answer"]):
             assert quote in oracle_text
         assert prompts.extract_answer(r["cot_answer"]) == r["answer"]
@@ -184,7 +234,7 @@ def _qa_file(tmp_path: Path, gold=GOLD) -> Path:
     path = tmp_path / "qa.jsonl"
     path.write_text(
         "".join(
-            json.dumps({k: g[k] for k in ("id", "question", "answer", "doc_id", "passage")}) + "\n"
+            json.dumps({k: g[k] for k in ("id", "question", "answer", "doc_id", "passage", "split") if k in g}) + "\n"
             for g in gold
         )
     )
@@ -203,10 +253,18 @@ def test_generate_writes_dataset_dir(tmp_path, monkeypatch):
     ds, loaded = load_dataset_dir(out)
     assert loaded == manifest and manifest["kind"] == "dataset" and manifest["mode"] == "raft"
     assert manifest["prompt"] == prompts.contract()
-    assert set(ds) == {"train", "eval"} and len(ds["train"]) + len(ds["eval"]) == len(GOLD)
+    lineage = json.loads((out / "lineage.json").read_text())
+    n_test = len(lineage["splits"]["test"]["question_ids"])
+    assert set(ds) == {"train", "validation"} and len(ds["train"]) + len(ds["validation"]) + n_test == len(GOLD)
+    assert n_test and manifest["counts"]["test_questions_held_out"] == n_test
     assert ds["train"].column_names[:4] == ["id", "question", "answer", "cot_answer"]
     assert ds["train"][0]["completion"][0]["role"] == "assistant"
-    assert not {r["oracle_doc_id"] for r in ds["train"]} & {r["oracle_doc_id"] for r in ds["eval"]}
+    train_docs = {d for r in ds["train"] for d in r["oracle_doc_ids"]}
+    assert not train_docs & {d for r in ds["validation"] for d in r["oracle_doc_ids"]}
+    assert set(lineage["splits"]["train"]["question_ids"]) == set(ds["train"]["id"])
+    assert not set(lineage["splits"]["test"]["held_out_docs"]) & {
+        d for split in ds.values() for r in split for d in r["context_doc_ids"]
+    }
     lines = (out / "train.jsonl").read_text().splitlines()
     assert len(lines) == len(ds["train"]) and json.loads(lines[0])["id"] == ds["train"][0]["id"]
     gorilla = json.loads((out / "gorilla" / "train.jsonl").read_text().splitlines()[0])
@@ -220,7 +278,8 @@ def test_generate_writes_dataset_dir(tmp_path, monkeypatch):
         "instruction",
     }
     assert gorilla["context"]["title"][0] == ds["train"][0]["context_titles"]
-    assert manifest["counts"]["quotes"] == {"exact": len(GOLD)}
+    rows = len(ds["train"]) + len(ds["validation"])
+    assert sum(manifest["counts"]["quotes"].values()) == rows and "abstain" in manifest["counts"]["quotes"]
     assert "quotes        valid 100.0%" in format_summary(manifest)
 
 
@@ -257,7 +316,8 @@ def test_resume_after_kill_matches_uninterrupted_run(tmp_path, monkeypatch):
     with pytest.raises(_Killed):
         _generate(tmp_path, seed=3, teacher=_DyingTeacher(budget=2))
     partial = tmp_path / ".ds.partial" / "rows.jsonl"
-    assert len(partial.read_text().splitlines()) == 20
+    done_before_kill = len(partial.read_text().splitlines())
+    assert done_before_kill == 20
     with open(partial, "a") as fh:
         fh.write('{"id": "torn')  # a write cut short by the kill
     with pytest.raises(RaftError, match="interrupted run .* pass --resume"):
@@ -266,7 +326,9 @@ def test_resume_after_kill_matches_uninterrupted_run(tmp_path, monkeypatch):
         _generate(tmp_path, seed=4, resume=True)
     teacher = DeterministicTeacher()
     _generate(tmp_path, seed=3, resume=True, teacher=teacher)
-    assert teacher.stats["calls"] == len(GOLD) - 20
+    n_rows = len(json.loads((tmp_path / "full" / "ds" / "lineage.json").read_text())["splits"]["train"]["question_ids"])
+    n_rows += len(json.loads((tmp_path / "full" / "ds" / "lineage.json").read_text())["splits"]["validation"]["question_ids"])
+    assert teacher.stats["calls"] == n_rows - 20
     assert (tmp_path / "ds" / "train.jsonl").read_text() == (
         tmp_path / "full" / "ds" / "train.jsonl"
     ).read_text()
@@ -311,22 +373,25 @@ def test_bundled_gold_file_on_real_index(sample_index, tmp_path):
     manifest = generate_dataset(cfg)
     ds, _ = load_dataset_dir(out)
     gold = {json.loads(line)["id"]: json.loads(line) for line in SAMPLE_QUESTIONS.read_text().splitlines()}
-    assert {gold[i]["split"] for i in ds["eval"]["id"]} == {"test"}
-    assert {gold[i]["split"] for i in ds["train"]["id"]} == {"train"}
-    assert manifest["counts"]["quotes"].get("exact", 0) == len(ds["train"]) + len(ds["eval"])
+    test_docs = {g["doc_id"] for g in gold.values() if g["split"] == "test"}
+    # The documented flow: the file's test questions and their documents reach no row, not even as distractors.
+    assert {gold[i]["split"] for i in list(ds["train"]["id"]) + list(ds["validation"]["id"])} == {"train"}
+    assert manifest["counts"]["test_questions_held_out"] == sum(g["split"] == "test" for g in gold.values())
+    assert manifest["counts"]["validation"] > 0
     from raft.retriever import Retriever
 
     retriever = Retriever.load(sample_index)
-    for row in list(ds["train"]) + list(ds["eval"]):
+    for row in list(ds["train"]) + list(ds["validation"]):
+        assert not set(row["context_doc_ids"]) & test_docs
         for i, cid in enumerate(row["context_ids"]):
-            if i != row["oracle_index"]:
+            if i not in row["oracle_positions"]:
                 text = " ".join(retriever.get(cid).text.lower().split())
                 answer = row["answer"].lower()
                 if len(answer) < 4:  # short answers ("$89") count as whole words: "$899" is another value
                     assert not re.search(r"(?<![\w$])" + re.escape(answer) + r"(?!\w)", text)
                 else:
                     assert answer not in text
-                assert retriever.get(cid).doc_id != row["oracle_doc_id"]
+                assert retriever.get(cid).doc_id not in row["oracle_doc_ids"]
 
 
 def _raft(*args: str) -> subprocess.CompletedProcess:

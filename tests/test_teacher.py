@@ -152,20 +152,23 @@ def test_openai_teacher_end_to_end(chat_server, tmp_path, monkeypatch):
         questions_per_chunk=2,
         concurrency=4,
         batch_size=8,
-        eval_fraction=0.34,
+        validation_fraction=0.34,
+        test_fraction=0.0,
     )
     manifest = generate_dataset(cfg, retriever=retriever)
     counts = manifest["counts"]
     # 24 chunks x 2 questions; models ending in 1 malformed, in 2 a false quote, in 3 a spacing slip to repair;
     # "model 10" gets a body that is not JSON
     assert counts["dropped"] == {"quote_not_verbatim": 12, "teacher_invalid": 14}
-    assert counts["quotes"] == {"exact": 10, "repaired": 12}
+    # Rows switched to the abstention have no quote: counted apart, never as "exact".
+    assert counts["quotes"] == {"abstain": 5, "exact": 5, "repaired": 12}
+    assert counts["leak_unchecked_rows"] == 0  # every teacher answer is a code the leak check can search
     assert manifest["teacher_stats"]["failed"] == 2 and manifest["teacher_stats"]["malformed"] == 12
     ds, _ = load_dataset_dir(tmp_path / "ds")
     row = ds["train"][0]
     assert row["answer"] == prompts.extract_answer(row["cot_answer"]) or not row["oracle_present"]
     assert all(
-        q in retriever.get(r["oracle_id"]).text
+        q in retriever.get(r["oracle_ids"][0]).text
         for r in ds["train"]
         for q in prompts.extract_quotes(r["cot_answer"])
     )
