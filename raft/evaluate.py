@@ -198,7 +198,7 @@ def _dataset_questions(path: Path) -> list[Any]:
                     doc_ids=tuple(row.get("oracle_doc_ids") or ()),
                     chunk_ids=tuple(row.get("oracle_ids") or ()),
                     oracle_text=None,
-                    split=VALIDATION,
+                    split=None,  # the directory's validation split, already chosen
                     line=line_no,
                 )
             )

@@ -128,11 +128,13 @@ def contract() -> dict[str, Any]:
 
 def check_contract(found: Any, what: str, fix: str) -> None:
     """RaftError unless `found` (a stored contract) is exactly this build's contract (compared by hash)."""
+    from raft.artifacts import fingerprint
     from raft.errors import RaftError
 
     ours = contract()
     stored = found if isinstance(found, dict) else {}
-    if stored.get("hash") == ours["hash"]:
+    body = {k: v for k, v in stored.items() if k != "hash"}
+    if fingerprint(body) == ours["hash"]:  # recomputed: an edited contract cannot keep its old hash
         return
     version = stored.get("version", "an unknown contract")
     detail = "" if version != ours["version"] else " (same version string, different content)"

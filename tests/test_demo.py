@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def small_corpus(tmp_path_factory):
-    """A third of the bundled corpus (whole folders' first documents) with its questions, both splits."""
+    """A third of the bundled corpus with its questions, WITHOUT the split column (the demo splits by document)."""
     root = tmp_path_factory.mktemp("demo-corpus")
     questions = [json.loads(line) for line in SAMPLE_QUESTIONS.read_text().splitlines()]
     test_docs = sorted({q["doc_id"] for q in questions if q["split"] == "test"})[:6]
@@ -31,7 +31,7 @@ def small_corpus(tmp_path_factory):
     with open(root / "questions.jsonl", "w") as f:
         for q in questions:
             if q["doc_id"] in keep:
-                f.write(json.dumps(q) + "\n")
+                f.write(json.dumps({k: v for k, v in q.items() if k != "split"}) + "\n")
     return root
 
 
@@ -65,15 +65,27 @@ def test_demo_writes_every_artifact(demo_run):
     assert (out / "models" / "raft" / "loss.png").is_file()
     assert [s["name"] for s in report["config"]["systems"]] == ["base", "dsf", "raft"]
     pairs = {(d["system"], d["baseline"], d["metric"]) for d in report["differences"]}
-    assert {("raft", "base", "em"), ("raft", "dsf", "em"), ("raft", "base", "f1")} <= pairs
+    assert {("raft", "base", "em_strict"), ("raft", "dsf", "em_lenient"), ("raft", "base", "f1_strict")} <= pairs
     assert all(d["low"] <= d["diff"] <= d["high"] for d in report["differences"])
     assert report["questions"]["evaluated"] == 12
     dsf_rows = [json.loads(x) for x in (out / "data" / "dsf" / "train.jsonl").read_text().splitlines()]
     assert all(r["context_ids"] == [] for r in dsf_rows)
     raft_rows = [json.loads(x) for x in (out / "data" / "raft" / "train.jsonl").read_text().splitlines()]
     assert all(len(r["context_ids"]) in (cfg.distractors, cfg.distractors + 1) for r in raft_rows)
-    test_ids = {json.loads(x)["id"] for x in (out / "questions" / "test.jsonl").read_text().splitlines()}
-    assert test_ids.isdisjoint({r["id"] for r in raft_rows})
+    questions = [json.loads(x) for x in (out / "questions" / "questions.jsonl").read_text().splitlines()]
+    test = [q for q in questions if q["split"] == "test"]
+    test_docs = {d for q in test for d in q["doc_ids"]}
+    assert test and test_docs and len(test) < len(questions)
+    # Never before eval: no test question or test document in any training row, nor in the base model's pretraining.
+    for mode in ("raft", "dsf"):
+        for split in ("train", "validation"):
+            rows = [json.loads(x) for x in (out / "data" / mode / f"{split}.jsonl").read_text().splitlines()]
+            assert {q["id"] for q in test}.isdisjoint({r["id"] for r in rows})
+            assert test_docs.isdisjoint({d for r in rows for d in r["context_doc_ids"] + r["oracle_doc_ids"]})
+    pretrained = set(json.loads((out / "base-model" / "lineage.json").read_text())["pretrain_docs"])
+    assert pretrained and test_docs.isdisjoint(pretrained)
+    assert report["questions"]["overlap"] == {"base": 0, "dsf": 0, "raft": 0}
+    assert report["questions"]["pretrain_overlap"] == {"base": 0, "dsf": 0, "raft": 0}
     assert any("Train the RAFT model" in line for line in lines)
 
 

@@ -3,7 +3,7 @@
 import json
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -40,12 +40,24 @@ def test_parse_system_rejects_bad_specs(bad):
     assert "\n" not in str(err.value)
 
 
-def _model_dir(path: Path, base: str, version: str = prompts.PROMPT_VERSION) -> Path:
+def _model_dir(path: Path, base: str, version: str = prompts.PROMPT_VERSION, lineage: dict | None = None) -> Path:
     path.mkdir(parents=True)
-    artifacts.write_manifest(
-        path, "model", {"base_model": base, "adapter": True, "prompt": {"version": version}}
-    )
+    prompt = prompts.contract() if version == prompts.PROMPT_VERSION else {"version": version}
+    if lineage is not None:
+        (path / "lineage.json").write_text(json.dumps(lineage))
+    artifacts.write_manifest(path, "model", {"base_model": base, "adapter": True, "prompt": prompt})
     return path
+
+
+def test_a_contract_with_the_same_version_but_other_content_is_refused(tmp_path):
+    base = tmp_path / "base"
+    base.mkdir()
+    model = _model_dir(tmp_path / "m", str(base))
+    manifest = json.loads((model / "manifest.json").read_text())
+    manifest["prompt"]["system_prompt"] += " Be brief."
+    (model / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(RaftError, match="same version string, different content"):
+        resolve_systems(EvalConfig(index=tmp_path, qa=tmp_path, out=tmp_path / "r", systems=(f"m={model}",)))
 
 
 def test_resolve_systems_from_model_dir(tmp_path):
@@ -99,6 +111,7 @@ class FakeRetriever:
     """Ten documents of one chunk each; search returns a fixed order that misses doc d1."""
 
     manifest = {"corpus_fingerprint": "fake"}
+    search_chunks: list | None = None
 
     def __init__(self) -> None:
         self.chunks = [
@@ -166,13 +179,22 @@ def test_run_eval_with_fakes_writes_every_artifact(tmp_path):
     out = tmp_path / "report"
     for name in REPORT_FILES:
         assert (out / name).is_file(), name
-    assert report["questions"] == {"total": 6, "evaluated": 6, "unmatched": 0}
+    q = report["questions"]
+    assert (q["total"], q["evaluated"], q["unmatched"], q["overlap"]) == (6, 6, 0, {"rag": 0, "raft": 0})
     rag = report["systems"]["rag"]
-    assert rag["oracle"]["em"] == 1.0 and rag["oracle_distractors"]["em"] == 1.0
-    assert rag["closed_book"]["em"] == 0.0 and rag["closed_book"]["abstain_oracle_absent"] == 1.0
-    assert rag["retrieved"]["em"] == pytest.approx(5 / 6)  # d1 is never retrieved
-    assert rag["retrieved"]["em_oracle_present"] == 1.0 and rag["retrieved"]["em_oracle_absent"] == 0.0
+    assert rag["oracle"]["em_strict"] == 1.0 and rag["oracle_distractors"]["em_lenient"] == 1.0
+    assert rag["closed_book"]["em_strict"] == 0.0 and rag["closed_book"]["abstain_oracle_absent"] == 1.0
+    assert rag["retrieved"]["em_strict"] == pytest.approx(5 / 6)  # d1 is never retrieved
+    by_oracle = rag["retrieved"]["by_oracle_retrieved"]
+    assert (by_oracle["in"]["n"], by_oracle["in"]["em_strict"], by_oracle["out"]["em_strict"]) == (5, 1.0, 0.0)
     assert rag["oracle"]["quote_validity"] == 1.0 and rag["oracle"]["citation_precision"] == 1.0
+    # It abstains exactly when no chunk holds the answer: perfect refusals, truthfulness 5 right + 1 abstain.
+    assert (rag["retrieved"]["refusal_precision"], rag["retrieved"]["refusal_recall"]) == (1.0, 1.0)
+    assert rag["retrieved"]["truthfulness"] == pytest.approx(5 / 6) and rag["retrieved"]["truncated_rate"] == 0.0
+    for metric in ("em_strict", "f1_strict", "em_lenient", "f1_lenient", "truthfulness", "format"):
+        assert metric in rag["closed_book"] and metric in rag["closed_book"]["by_oracle_retrieved"]["out"]
+    verdict = report["closed_book_regression"]
+    assert [(v["system"], v["baseline"], v["verdict"]) for v in verdict] == [("raft", "rag", "no significant change")]
     assert report["retrieval"]["recall@1"] == pytest.approx(5 / 6) and report["retrieval"][
         "mrr"
     ] == pytest.approx(5 / 6)
@@ -223,15 +245,15 @@ def test_questions_without_oracle_are_reported_or_fatal(tmp_path):
 def test_questions_from_a_dataset_dirs_eval_split(tmp_path):
     ds = tmp_path / "dataset"
     ds.mkdir()
-    rows = [{"id": f"q{i}", "question": f"What is the code of item {i}?", "answer": f"c{i}", "oracle_id": f"d{i}#0",
-             "oracle_doc_id": f"d{i}"} for i in (2, 2, 3)]  # fmt: skip
-    (ds / "eval.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    rows = [{"id": f"q{i}", "question": f"What is the code of item {i}?", "answer": f"c{i}", "oracle_ids": [f"d{i}#0"],
+             "oracle_doc_ids": [f"d{i}"]} for i in (2, 2, 3)]  # fmt: skip
+    (ds / "validation.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     artifacts.write_manifest(ds, "dataset", {"mode": "raft"})
     cfg = EvalConfig(
         index=tmp_path, qa=ds, out=tmp_path / "r", systems=("a=org/base",), conditions=("oracle",)
     )
     report = run_eval(cfg, retriever=FakeRetriever(), loader=_fake_loader)
-    assert report["questions"]["evaluated"] == 2 and report["systems"]["a"]["oracle"]["em"] == 1.0
+    assert report["questions"]["evaluated"] == 2 and report["systems"]["a"]["oracle"]["em_strict"] == 1.0
 
 
 def test_bad_split_condition_and_existing_output(tmp_path):
@@ -239,7 +261,7 @@ def test_bad_split_condition_and_existing_output(tmp_path):
     base = {"index": tmp_path, "qa": qa, "systems": ("a=org/base",)}
     with pytest.raises(RaftError, match="--split NAME"):
         run_eval(
-            EvalConfig(out=tmp_path / "r", split="dev", **base),
+            EvalConfig(out=tmp_path / "r", split="validation", **base),
             retriever=FakeRetriever(),
             loader=_fake_loader,
         )
@@ -289,7 +311,7 @@ def test_pubmedqa_slice_accuracy(tmp_path):
     report = run_eval(cfg, retriever=PubMedRetriever(), loader=lambda *a, **k: Yes())
     gold = [data[p]["final_decision"] for p in pmids]
     assert report["labels"] is True
-    assert report["systems"]["a"]["oracle"]["accuracy"] == pytest.approx(gold.count("yes") / 3)
+    assert report["systems"]["a"]["oracle"]["accuracy_strict"] == pytest.approx(gold.count("yes") / 3)
     assert report["systems"]["a"]["oracle"]["format"] == 1.0
     assert report["retrieval"] == {}
 
@@ -347,6 +369,70 @@ def test_eval_cli_user_errors_are_one_line(sample_index, tiny_model_dir, tmp_pat
         errors = [line for line in res.stderr.splitlines() if line.startswith("Error:")]
         assert len(errors) == 1 and expected in errors[0], res.stderr
         assert res.stderr.strip().endswith(errors[0]) and "Traceback" not in res.stderr
+
+
+# ---- lineage: overlap refused, held-out test questions found ----------------------------------
+
+
+def _lineage(train_ids, test_ids, train_docs=()) -> dict:
+    from raft.qa import question_key
+
+    key = lambda i: question_key(f"What is the code of item {i}?")  # noqa: E731
+    return {
+        "splits": {
+            "train": {"question_keys": [key(i) for i in train_ids], "oracle_docs": list(train_docs), "context_docs": []},
+            "validation": {"question_keys": [], "oracle_docs": [], "context_docs": []},
+            "test": {"question_keys": [key(i) for i in test_ids], "oracle_docs": [], "held_out_docs": []},
+        }
+    }
+
+
+def test_eval_refuses_questions_the_model_trained_on(tmp_path):
+    """A QA file without a split column: scoring all of it would score training questions (refused)."""
+    qa = tmp_path / "q.jsonl"
+    rows = [{"id": f"q{i}", "question": f"What is the code of item {i}?", "answer": f"c{i}", "doc_id": f"d{i}"}
+            for i in range(8)]  # fmt: skip
+    qa.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    base = tmp_path / "base"
+    base.mkdir()
+    model = _model_dir(tmp_path / "m", str(base), lineage=_lineage(range(2, 7), [0, 1], train_docs=["d7"]))
+    cfg = EvalConfig(index=tmp_path, qa=qa, out=tmp_path / "r", model=model, bootstrap=20)
+    with pytest.raises(RaftError, match=r"6 of 8 questions .*'raft'.*--allow-overlap") as err:
+        run_eval(cfg, retriever=FakeRetriever(), loader=_fake_loader)
+    assert "\n" not in str(err.value)
+    report = run_eval(replace(cfg, allow_overlap=True), retriever=FakeRetriever(), loader=_fake_loader)
+    assert report["questions"]["overlap"] == {"rag": 0, "raft": 6}
+    flagged = [json.loads(x) for x in (tmp_path / "r" / "per_question.jsonl").read_text().splitlines()]
+    assert sorted(r["id"] for r in flagged if r["overlap"] == ["raft"]) == [f"q{i}" for i in range(2, 8)]
+    assert "Overlap" in (tmp_path / "r" / "report.md").read_text()
+    # --split test follows the lineage to the questions `raft generate` held out: nothing to refuse.
+    held_out = run_eval(replace(cfg, split="test", out=tmp_path / "r2"), retriever=FakeRetriever(), loader=_fake_loader)
+    assert held_out["questions"]["evaluated"] == 2 and held_out["questions"]["overlap"]["raft"] == 0
+
+
+def test_citation_precision_and_oracle_presence_count_the_chunk_that_holds_the_answer(tmp_path):
+    """Doc d2 has two chunks; a quote from its chunk without the answer is not a precise citation."""
+
+    class TwoChunkRetriever(FakeRetriever):
+        def __init__(self):
+            super().__init__()
+            self.chunks.append(FakeChunk("d2#1", "d2", "Doc 2", "Item 2 ships in a blue box."))
+
+        def search_batch(self, queries, k=5, hybrid=None):
+            return [[self.chunks[-1], self.chunks[5]] for _ in queries]  # d2#1 and d5, never d2#0
+
+    class QuotesTheBox(EchoGenerator):
+        def _answer(self, messages):
+            return f"{prompts.format_quote('Item 2 ships in a blue box.')} <ANSWER>: c2"
+
+    qa = tmp_path / "q.jsonl"
+    qa.write_text(json.dumps({"id": "q2", "question": "What is the code of item 2?", "answer": "c2", "doc_id": "d2"}))
+    cfg = EvalConfig(index=tmp_path, qa=qa, out=tmp_path / "r", systems=("a=org/x",), k=2, bootstrap=20)
+    report = run_eval(cfg, retriever=TwoChunkRetriever(), loader=lambda *a, name=None, **k: QuotesTheBox(name))
+    row = json.loads((tmp_path / "r" / "per_question.jsonl").read_text().splitlines()[0])
+    assert row["oracle_in_context"] is False and row["oracle_rank"] is None  # d2's answer chunk was not retrieved
+    stats = report["systems"]["a"]["retrieved"]
+    assert stats["quote_validity"] == 1.0 and stats["citation_precision"] is None
 
 
 def test_decoding_is_shared_by_all_systems(tmp_path):

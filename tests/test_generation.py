@@ -79,7 +79,10 @@ def _model_dir(tmp_path, base: str, version: str):
 
     d = tmp_path / "model"
     d.mkdir()
-    write_manifest(d, "model", {"base_model": base, "adapter": True, "prompt": {"version": version}})
+    from raft.prompts import contract
+
+    prompt = contract() if version == PROMPT_VERSION else {"version": version}
+    write_manifest(d, "model", {"base_model": base, "adapter": True, "prompt": prompt})
     return d
 
 

@@ -17,7 +17,9 @@ ROOT = Path(__file__).resolve().parents[1]
 QUESTIONS = ROOT / "corpora" / "helpdesk" / "questions.jsonl"
 
 
-def make_dataset(out: Path, n_train: int = 24, n_eval: int = 8, seed: int = 0) -> Path:
+def make_dataset(
+    out: Path, n_train: int = 24, n_eval: int = 8, seed: int = 0, contract: dict | None = None
+) -> Path:
     """A small RAFT dataset directory in the documented format, built from the bundled gold questions."""
     import random
 
@@ -41,23 +43,25 @@ def make_dataset(out: Path, n_train: int = 24, n_eval: int = 8, seed: int = 0) -
                 "question": q["question"],
                 "answer": q["answer"],
                 "cot_answer": cot,
-                "oracle_index": oracle_index,
+                "oracle_positions": [oracle_index],
                 "oracle_present": True,
                 "prompt": prompts.build_messages(q["question"], docs),
                 "completion": [{"role": "assistant", "content": cot}],
-                "split": "train" if i < n_train else "eval",
+                "split": "train" if i < n_train else "validation",
             }
         )
     splits = DatasetDict(
         train=Dataset.from_list([r for r in rows if r["split"] == "train"]),
-        eval=Dataset.from_list([r for r in rows if r["split"] == "eval"]),
+        validation=Dataset.from_list([r for r in rows if r["split"] == "validation"]),
     )
     out.mkdir(parents=True)
     splits.save_to_disk(str(out / "hf"))
+    lineage = {"splits": {s: {"question_ids": [r["id"] for r in rows if r["split"] == s]} for s in ("train", "validation")}}
+    (out / "lineage.json").write_text(json.dumps(lineage))
     artifacts.write_manifest(
         out,
         "dataset",
-        {"prompt": prompts.contract(), "mode": "raft", "settings": {"distractors": 2, "seed": seed}},
+        {"prompt": contract or prompts.contract(), "mode": "raft", "settings": {"distractors": 2, "seed": seed}},
     )
     return out
 
@@ -104,6 +108,10 @@ def test_lora_run_writes_the_model_directory_contract(lora_run, dataset_dir):
     assert manifest["global_step"] == 6 and manifest["world_size"] == 1
     assert isinstance(manifest["final_train_loss"], float) and isinstance(manifest["final_eval_loss"], float)
     assert not (lora_run / "checkpoints").exists()
+    # The checkpoints were deleted: the manifest names the best step, never a checkpoint path that is gone.
+    assert manifest["best_step"] in (3, 6) and manifest["checkpoints"] is None
+    assert not [v for v in manifest.values() if isinstance(v, str) and "checkpoint" in v and not Path(v).exists()]
+    assert json.loads((lora_run / "lineage.json").read_text()) == json.loads((dataset_dir / "lineage.json").read_text())
     rows = [json.loads(line) for line in (lora_run / "train_log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows if "eval_loss" in r][:2] == [3, 6]
     assert "final eval loss" in (lora_run / "README.md").read_text()
@@ -242,7 +250,7 @@ def test_dry_run_reports_lengths_and_refuses_cut_answers(dataset_dir, tiny_model
     )  # fmt: skip
     assert cut.returncode == 2
     assert (
-        "24 of 24 train rows, 8 of 8 eval rows exceed --max-length 64" in cut.stderr
+        "24 of 24 train rows, 8 of 8 validation rows exceed --max-length 64" in cut.stderr
         and "raise --max-length" in cut.stderr
     )
     assert cut.stderr.strip().count("\n") == 0
@@ -262,7 +270,7 @@ def test_bad_inputs_are_one_line_errors(monkeypatch, capsys, dataset_dir, tiny_m
     cases = {
         "does not exist": ["train", str(tmp_path / "missing"), "-o", str(tmp_path / "a"), *base],
         "lacks column(s) completion, prompt": ["train", str(wrong), "-o", str(tmp_path / "b"), *base],
-        "cannot load base model 'nobody/no-such-model'": [
+        "cannot load the tokenizer of 'nobody/no-such-model'": [
             "train", str(dataset_dir), "-o", str(tmp_path / "c"), "--base-model", "nobody/no-such-model",
         ],
         "holds a finished model; pass --overwrite": ["train", str(dataset_dir), "-o", str(finished), *base],
@@ -273,6 +281,39 @@ def test_bad_inputs_are_one_line_errors(monkeypatch, capsys, dataset_dir, tiny_m
         assert code == 2 and message in err and err.strip().count("\n") == 0, (message, err)
     proc = run_cli("train", str(tmp_path / "missing"), "-o", str(tmp_path / "e"), *base)
     assert proc.returncode == 2 and proc.stderr.startswith("Error: ") and "Traceback" not in proc.stderr
+
+
+def test_a_dataset_with_another_prompt_contract_is_an_error(tiny_model_dir, tmp_path):
+    other = {**prompts.contract(), "system_prompt": "Answer briefly."}
+    dataset = make_dataset(tmp_path / "other", n_train=4, n_eval=0, contract=other)
+    with pytest.raises(RaftError, match="prompt contract .*same version string, different content"):
+        train(small_cfg(dataset, tmp_path / "m", tiny_model_dir, max_steps=1))
+    assert not (tmp_path / "m").exists()
+
+
+def test_labels_mask_every_prompt_token_and_cover_the_whole_completion(dataset_dir, tiny_model_dir, tmp_path):
+    """The loss is on the answer only: -100 on every prompt token, the completion (with its turn end) labelled."""
+    from raft.train import _build_trainer, hardware
+    from raft.train_inputs import load_raft_dataset, load_tokenizer
+
+    cfg = small_cfg(dataset_dir, tmp_path / "m", tiny_model_dir)
+    splits, _ = load_raft_dataset(dataset_dir)
+    tok = load_tokenizer(str(tiny_model_dir))
+    trainer = _build_trainer(cfg, hardware(cfg), splits, tok, True, [])
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(3)])
+    for i in range(3):
+        row = splits["train"][i]
+        prompt = tok.apply_chat_template(row["prompt"], tokenize=True, add_generation_prompt=True)
+        prompt = prompt["input_ids"] if hasattr(prompt, "keys") else prompt
+        full = tok.apply_chat_template(row["prompt"] + row["completion"], tokenize=True)
+        full = full["input_ids"] if hasattr(full, "keys") else full
+        ids, labels = batch["input_ids"][i].tolist(), batch["labels"][i].tolist()
+        assert ids[: len(prompt)] == prompt
+        assert all(x == -100 for x in labels[: len(prompt)]), "a prompt token carries loss"
+        answer = labels[len(prompt) : len(full)]
+        assert answer == ids[len(prompt) : len(full)], "part of the completion carries no loss"
+        assert tok.convert_tokens_to_ids("<|im_end|>") in answer  # the turn end is learned
+        assert all(x == -100 for x in labels[len(full) :])  # padding
 
 
 def test_compare_runs_prints_eval_loss_side_by_side(lora_run, tmp_path):
