@@ -128,7 +128,9 @@ class LocalGenerator:
 
     def __init__(self, ref: ModelRef, device: str | None = None, name: str | None = None) -> None:
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModelForCausalLM
+
+        from raft.tokenizer import load_tokenizer
 
         self.ref = ref
         self.name = name or (Path(ref.adapter).name if ref.adapter else Path(ref.base).name or ref.base)
@@ -137,8 +139,8 @@ class LocalGenerator:
         if self.device.startswith("cuda") and torch.cuda.is_bf16_supported():
             dtype = torch.bfloat16
         tok_source = ref.adapter if ref.adapter and _has_tokenizer(Path(ref.adapter)) else ref.base
+        self.tokenizer = load_tokenizer(tok_source, chat_template=True)
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(tok_source)
             model = AutoModelForCausalLM.from_pretrained(ref.base, dtype=dtype)
         except (OSError, ValueError) as exc:
             raise RaftError(
@@ -155,10 +157,6 @@ class LocalGenerator:
                     f"adapter {ref.adapter} does not fit base model {ref.base} ({str(exc).splitlines()[0][:160]}); "
                     "pass the base model it was trained on"
                 ) from None
-        if not self.tokenizer.chat_template:
-            raise RaftError(f"model {tok_source} has no chat template; use an instruct/chat model")
-        if self.tokenizer.pad_token is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
         self.tokenizer.padding_side = "left"
         self.model = model.to(self.device).eval()
         self._lock = threading.Lock()

@@ -426,7 +426,7 @@ def merge(
 ) -> Path:
     """Fold a LoRA adapter into its base weights; the result loads with plain AutoModelForCausalLM."""
     from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     model_dir = Path(model_dir)
     manifest = manifest or artifacts.read_manifest(model_dir, "model", "raft train DATASET -o MODEL_DIR")
@@ -438,7 +438,7 @@ def merge(
         base = AutoModelForCausalLM.from_pretrained(manifest["base_model"], dtype="auto")
         merged = PeftModel.from_pretrained(base, str(model_dir)).merge_and_unload()
         merged.save_pretrained(tmp)
-        AutoTokenizer.from_pretrained(model_dir).save_pretrained(tmp)
+        load_tokenizer(str(model_dir)).save_pretrained(tmp)
         artifacts.write_json_atomic(tmp / "raft_prompt.json", manifest["prompt"])
         if (model_dir / LINEAGE).is_file():
             shutil.copyfile(model_dir / LINEAGE, tmp / LINEAGE)

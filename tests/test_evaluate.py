@@ -356,12 +356,21 @@ def test_eval_cli_user_errors_are_one_line(sample_index, tiny_model_dir, tmp_pat
         json.dumps({"id": "x", "question": "Where?", "answer": "here", "doc_id": "no/such/doc"}) + "\n"
     )
     adapter = _model_dir(tmp_path / "adapter", "some/other-base")
+    from raft.qa import question_key
+    from tests.conftest import SAMPLE_QUESTIONS
+
+    rows = [json.loads(x) for x in SAMPLE_QUESTIONS.read_text().splitlines()[:3]]
+    unsplit = tmp_path / "unsplit.jsonl"  # the same questions without a split column
+    unsplit.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "split"}) + "\n" for r in rows))
+    lineage = {"splits": {"train": {"question_keys": [question_key(r["question"]) for r in rows]}}}
+    trained = _model_dir(tmp_path / "trained", str(tiny_model_dir), lineage=lineage)
     common = ("-o", tmp_path / "r", "--limit", 2, "--max-new-tokens", 4)
     cases = [
         (("--qa", empty, "--system", f"a={tiny_model_dir}"), "empty"),
         (("--qa", lost, "--system", f"a={tiny_model_dir}"), "none of the 1 questions"),
         (("--qa", lost, "--system", "a"), "cannot parse system"),
         (("--qa", lost, "--system", f"a={tiny_model_dir}:{adapter}"), "trained on base model"),
+        (("--qa", unsplit, "--model", trained), "2 of 2 questions (or their oracle documents) were used to train"),
     ]
     for args, expected in cases:
         res = _raft("eval", sample_index, *args, *common)

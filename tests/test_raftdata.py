@@ -421,3 +421,40 @@ def test_cli_generate_and_dry_run(sample_index, tmp_path):
     assert "oracle rate" in done.stdout and (tmp_path / "ds" / "manifest.json").is_file()
     again = _raft(*args)
     assert again.returncode == 2 and "--overwrite" in again.stderr
+
+
+SHARED = ROOT.parent / "shared" / "datasets"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (SHARED / "pubmedqa" / "ori_pqal.json").is_file(), reason="shared datasets not present")
+def test_pubmedqa_flow_holds_out_test_records_and_uses_result_sections(tmp_path):
+    """60 real PubMedQA records (read from ../shared, never copied into the project) through index → generate."""
+    from raft.index import IndexConfig, build_index
+
+    data = json.loads((SHARED / "pubmedqa" / "ori_pqal.json").read_text())
+    official_test = set(json.loads((SHARED / "pubmedqa" / "test_ground_truth.json").read_text()))
+    pmids = [p for p in data if p in official_test][:20] + [p for p in data if p not in official_test][:40]
+    folder = tmp_path / "pubmedqa"
+    folder.mkdir()
+    (folder / "ori_pqal.json").write_text(json.dumps({p: data[p] for p in pmids}))
+    (folder / "test_ground_truth.json").write_text(json.dumps({p: data[p]["final_decision"] for p in pmids[:20]}))
+    build_index(IndexConfig(corpus=folder / "ori_pqal.json", out=tmp_path / "index"))
+    manifest = generate_dataset(
+        GenerateConfig(index=tmp_path / "index", out=tmp_path / "ds", qa=folder / "ori_pqal.json", distractors=3)
+    )
+    ds, _ = load_dataset_dir(tmp_path / "ds")
+    rows = list(ds["train"]) + list(ds["validation"])
+    assert manifest["counts"]["test_questions_held_out"] == 20 and len(rows) == 40
+    test_records = set(pmids[:20])
+    for r in rows:
+        assert r["id"] not in test_records
+        assert not {d.split("-")[0] for d in r["context_doc_ids"]} & test_records, "a test record as a distractor"
+        labels = data[r["id"]]["LABELS"]
+        sections = [int(d.split("-")[1]) for d in r["oracle_doc_ids"]]
+        # The oracle is the result sections; the supporting quote comes from them, not from the background.
+        assert sections and all(labels[i] in ("RESULTS", "CONCLUSIONS") or i == len(labels) - 1 for i in sections)
+        if r["oracle_present"]:
+            oracle_texts = [data[r["id"]]["CONTEXTS"][i] for i in sections]
+            for quote in prompts.extract_quotes(r["cot_answer"]):
+                assert any(" ".join(quote.split()) in " ".join(t.split()) for t in oracle_texts)
