@@ -368,9 +368,13 @@ def test_pubmedqa_and_squad_questions_resolve_to_their_oracle_chunks(
     squad = read_qa(qa_json_dir / "squad.json")
     matched, unmatched = resolve_oracles(pubmed + squad, retriever)
     assert unmatched == []
-    oracle = {it.id: chunk for it, chunk in matched}
-    for pmid in PUBMEDQA:
-        assert oracle[pmid].doc_id == f"{pmid}-0"
+    oracle = {it.id: chunks[0] for it, chunks in matched}
+    # The result-carrying section is the oracle (RESULTS by label, else the last section), never the background.
+    assert {it.id: [c.doc_id for c in chunks] for it, chunks in matched if it.id in PUBMEDQA} == {
+        "1001": ["1001-2"],
+        "1002": ["1002-1"],
+        "1003": ["1003-1"],
+    }
     assert oracle["s1"].doc_id == "Lighthouse_keeping#0"
     assert oracle["s3"].doc_id == "Lighthouse_keeping#1"
     assert oracle["s4"].doc_id == "Beekeeping#0"

@@ -116,10 +116,13 @@ def test_renderer_feed_by_single_characters_matches_whole_render():
     assert renderer.citations == citations
 
 
-def test_quote_matching_ignores_case_and_line_breaks_and_highlight_escapes_html():
+def test_quote_matching_is_case_sensitive_tolerates_line_breaks_and_highlight_escapes_html():
+    """The one quote rule (raft/quotes.py): a citation the app shows is one `raft eval` counts as valid."""
     text = "Line one <b>bold</b>.\nIt takes a Minute to finish."
-    markdown, citations = render_answer(f"{BEGIN_QUOTE}it takes a minute{END_QUOTE}", ["other", text])
+    markdown, citations = render_answer(f"{BEGIN_QUOTE}It takes a\nMinute{END_QUOTE}", ["other", text])
     assert citations[0].source == 2
+    _, wrong_case = render_answer(f"{BEGIN_QUOTE}it takes a minute{END_QUOTE}", ["other", text])
+    assert wrong_case[0].source is None
     html = highlight_html(text, ["<b>bold</b>. It takes"])
     assert "<mark>&lt;b&gt;bold&lt;/b&gt;.\nIt takes</mark>" in html
     assert "<b>" not in html

@@ -54,7 +54,7 @@ def test_export_qa_and_train_are_read_by_read_qa(tmp_path):
     assert counts == {"written": 2, "skipped": 1, "ratings": 3}
     items = {i.question: i for i in read_qa(tmp_path / "qa.jsonl")}
     assert items["How big is a mailbox?"].answer == "50 GB"
-    assert items["How big is a mailbox?"].doc_id == "mail/quota"
+    assert items["How big is a mailbox?"].doc_ids == ("mail/quota",)
     assert items["How big is a mailbox?"].chunk_id == "mail/quota#0"
     assert items["Who resets the VPN?"].chunk_id is None
     export_feedback(store.path, tmp_path / "train.jsonl", "train")
