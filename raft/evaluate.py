@@ -66,6 +66,7 @@ class EvalConfig:
     device: str | None = None
     overwrite: bool = False
     force_prompt: bool = False
+    trust_remote_code: bool = False  # run a hub model's own modelling code (--trust-remote-code)
 
 
 def parse_system(text: str) -> SystemSpec:
@@ -257,8 +258,10 @@ def run_systems(
     cost: dict[str, dict[str, Any]] = {}
     for spec in specs:
         log.info("loading %s (%s)", spec.name, spec.describe())
+        remote = {"trust_remote_code": True} if cfg.trust_remote_code else {}
         gen = loader(
-            spec.model, adapter=spec.adapter, device=cfg.device, force_prompt=cfg.force_prompt, name=spec.name
+            spec.model, adapter=spec.adapter, device=cfg.device, force_prompt=cfg.force_prompt, name=spec.name,
+            **remote,
         )
         outputs[spec.name], cost[spec.name] = {}, {"conditions": {}}
         for condition, conversations in convs.items():
