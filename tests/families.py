@@ -431,8 +431,14 @@ FAMILIES = (
         specials=("<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>", "<end_of_turn>"),
         generation_eos=("<eos>", "<end_of_turn>"),
         adaptation="system-in-first-user",
-        teach_steps=80,
-        config={"head_dim": 16, "query_pre_attn_scalar": 16, "sliding_window": 64},
+        teach_steps=120,
+        config={
+            "head_dim": 16,
+            "query_pre_attn_scalar": 16,
+            "sliding_window": 64,
+            "final_logit_softcapping": None,  # a 64-wide model learns the fixed answer too slowly with it
+            "attn_logit_softcapping": None,
+        },
     ),
     Family(
         "gemma3",
@@ -614,6 +620,8 @@ def teach_fixed_answer(
         mask[i, : len(ids)] = 1
     opt = torch.optim.AdamW(model.parameters(), lr=5e-3)
     losses = []
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny matrices: one thread is as fast and wastes no CPU spinning
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model.train()
@@ -623,6 +631,7 @@ def teach_fixed_answer(
             opt.step()
             opt.zero_grad(set_to_none=True)
             losses.append(loss.item())
+    torch.set_num_threads(threads)
     model.eval()
     model.save_pretrained(model_dir)
     return losses

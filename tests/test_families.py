@@ -62,7 +62,7 @@ class Matrix:
     def base(self, name: str) -> Path:
         if name not in self._bases:
             out = build_family_model(family(name), self.bpe, self.root / name / "base")
-            teach_fixed_answer(out, conversations(5, max_docs=4), steps=family(name).teach_steps)
+            teach_fixed_answer(out, conversations(5, max_docs=2), steps=family(name).teach_steps)
             self._bases[name] = out
         return self._bases[name]
 
@@ -98,7 +98,12 @@ def _make_dataset(out: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def matrix(tmp_path_factory) -> Matrix:
-    return Matrix(tmp_path_factory.mktemp("families"))
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # 64-wide models: one thread is as fast, and spins no CPU away
+    yield Matrix(tmp_path_factory.mktemp("families"))
+    torch.set_num_threads(threads)
 
 
 def tokenizer_of(path: Path):
@@ -144,10 +149,13 @@ def test_dry_run_accepts_the_family(matrix, name, monkeypatch, capsys, tmp_path)
     args = ["train", str(matrix.dataset), "-o", str(tmp_path / "m"), "--base-model", str(matrix.base(name))]
     monkeypatch.setattr(sys, "argv", ["raft", *args, "--dry-run"])
     capsys.readouterr()
-    with pytest.raises(SystemExit) as exc:
+    try:
         main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
     out = capsys.readouterr()
-    assert exc.value.code == 0, out.err
+    assert code in (0, None), out.err
     assert f'"chat_adaptation": {json.dumps(family(name).adaptation)}' in out.out
     assert "| train | 8 |" in out.out and not (tmp_path / "m").exists()
 
@@ -197,7 +205,7 @@ def test_adapter_reloads_and_merges_to_the_same_tokens(matrix, name):
 
     run_dir, _ = matrix.run(name)
     tok = tokenizer_of(run_dir)
-    messages = prompts.adapt_messages(conversations(1, offset=20)[0], family(name).adaptation)
+    messages = prompts.adapt_messages(conversations(1, offset=20, max_docs=2)[0], family(name).adaptation)
     enc = tok.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
     greedy = dict(max_new_tokens=8, do_sample=False, pad_token_id=tok.pad_token_id)
     with torch.no_grad():
@@ -218,7 +226,7 @@ def test_batched_generation_stops_at_the_turn_end(matrix, name):
     run_dir, _ = matrix.run(name)
     gen = load_generator(str(run_dir), device="cpu")  # the path `raft eval` takes
     assert gen.tokenizer.padding_side == "left"
-    convs = conversations(5, offset=10)
+    convs = conversations(4, offset=10, max_docs=2)
     cfg = DecodingConfig(max_new_tokens=24)
     batched = gen.generate(convs, cfg, batch_size=5)
     single = [gen.generate([c], cfg, batch_size=1)[0] for c in convs]
@@ -241,7 +249,7 @@ def engine(matrix, sample_index):
 def test_chat_engine_streams_the_answer(engine, name):
     from raft.engine import ChatSettings
 
-    settings = ChatSettings(k=2, max_new_tokens=24)
+    settings = ChatSettings(k=1, max_new_tokens=24)
     retrieval = engine.retrieve("How do I reset my password?", settings=settings)
     updates = list(engine.stream(retrieval, name, settings))
     final = updates[-1]
@@ -281,7 +289,7 @@ def test_serve_streams_the_answer_to_the_openai_client(server, engine, name):
         max_tokens=24,
         temperature=0,
         stream=True,
-        extra_body={"k": 2},
+        extra_body={"k": 1},
     )
     chunks = list(stream)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
@@ -311,7 +319,7 @@ def test_export_reloads_with_plain_transformers_and_stops_at_the_turn_end(matrix
     eos = gen_cfg.eos_token_id if isinstance(gen_cfg.eos_token_id, list) else [gen_cfg.eos_token_id]
     assert tok.convert_tokens_to_ids(fam.turn_end) in eos
     # The exported template takes the contract's messages (system included) as they are.
-    messages = conversations(1, offset=15)[0]
+    messages = conversations(1, offset=15, max_docs=2)[0]
     enc = tok.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
     with torch.no_grad():  # what an engine does: the template, generation_config's stop ids, greedy
         new = model.generate(**enc, max_new_tokens=24)[0, enc["input_ids"].shape[1] :]
