@@ -168,9 +168,10 @@ def test_lora_steps_mask_the_prompt_and_train_the_turn_end(matrix, name):
     run_dir, batch = matrix.run(name)
     tok = tokenizer_of(matrix.base(name))
     adaptation = fam.adaptation
+    kwargs = prompts.template_kwargs(adaptation)
     prompt_texts = {
         tok.apply_chat_template(
-            prompts.adapt_messages(p, adaptation), tokenize=False, add_generation_prompt=True
+            prompts.adapt_messages(p, adaptation), tokenize=False, add_generation_prompt=True, **kwargs
         )
         for p in _dataset_prompts(matrix.dataset)
     }
@@ -187,7 +188,9 @@ def test_lora_steps_mask_the_prompt_and_train_the_turn_end(matrix, name):
     manifest = artifacts.read_manifest(run_dir, "model")
     assert manifest["prompt"].get("chat_adaptation") == adaptation
     assert json.loads((run_dir / "raft_prompt.json").read_text()) == manifest["prompt"]
-    targets = set(json.loads((run_dir / "adapter_config.json").read_text())["target_modules"])
+    targets = {
+        t.split(".")[-1] for t in json.loads((run_dir / "adapter_config.json").read_text())["target_modules"]
+    }
     assert set(fam.lora_targets) <= targets  # all-linear reaches the family's (fused) projections
 
 
