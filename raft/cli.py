@@ -28,6 +28,7 @@ def cli(verbose: bool) -> None:
       raft generate INDEX -o DATASET    build RAFT training data
       raft tiny-model -o MODEL          build a small offline base model
       raft train DATASET -o MODEL       fine-tune with TRL + PEFT (LoRA)
+      raft export MODEL -o OUT          merged model for vLLM / SGLang
       raft eval INDEX --qa FILE -o DIR  RAG-only vs RAFT, with confidence intervals
       raft chat INDEX --model BASE      Gradio chat app with citations
       raft serve INDEX --model BASE     OpenAI-compatible HTTP API

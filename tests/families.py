@@ -371,7 +371,7 @@ class Family:
     generation_eos: tuple[str, ...] = ()  # generation_config.eos_token_id (a list when > 1)
     adaptation: str | None = None  # expected `raft.prompts.chat_adaptation`
     lora_targets: tuple[str, ...] = ("q_proj", "v_proj")  # module names LoRA must reach
-    teach_steps: int = 80  # steps of `teach_fixed_answer` this architecture needs at hidden size 64
+    teach_steps: int = 60  # steps of `teach_fixed_answer` this architecture needs at hidden size 64
     config: dict[str, Any] = field(default_factory=dict)
 
 
@@ -431,7 +431,7 @@ FAMILIES = (
         specials=("<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>", "<end_of_turn>"),
         generation_eos=("<eos>", "<end_of_turn>"),
         adaptation="system-in-first-user",
-        teach_steps=120,
+        teach_steps=90,
         config={
             "head_dim": 16,
             "query_pre_attn_scalar": 16,
