@@ -28,6 +28,7 @@ def cli(verbose: bool) -> None:
       raft generate INDEX -o DATASET    build RAFT training data
       raft tiny-model -o MODEL          build a small offline base model
       raft train DATASET -o MODEL       fine-tune with TRL + PEFT (LoRA)
+      raft export MODEL -o OUT          merged model for vLLM / SGLang
       raft eval INDEX --qa FILE -o DIR  RAG-only vs RAFT, with confidence intervals
       raft chat INDEX --model BASE      Gradio chat app with citations
       raft serve INDEX --model BASE     OpenAI-compatible HTTP API
@@ -257,6 +258,8 @@ def tiny_model_cmd(out: str, corpus: str | None, pretrain_steps: int | None, see
 @click.option("--dry-run", is_flag=True, help="Print the resolved config and token-length stats, then stop.")
 @click.option("--overwrite", is_flag=True, default=None, help="Replace a finished model directory.")
 @click.option("--merge", "merge_", is_flag=True, default=None, help="Also write MODEL_DIR/merged (full weights).")
+@click.option("--trust-remote-code", is_flag=True, default=None,
+              help="Run modelling code shipped with a hub model (only for models you trust) [off].")
 def train_cmd(dataset: str | None, out: str | None, config_file: str | None, dry_run: bool, merge_: bool | None,
               **knobs) -> None:
     """Fine-tune BASE_MODEL on a RAFT DATASET with TRL + PEFT (LoRA by default); resumes automatically."""
@@ -289,13 +292,40 @@ def train_cmd(dataset: str | None, out: str | None, config_file: str | None, dry
 @click.argument("model_dir", type=click.Path())
 @click.option("-o", "--out", type=click.Path(), required=True, help="Directory for the merged model.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output directory.")
-def merge_cmd(model_dir: str, out: str, overwrite: bool) -> None:
+@click.option("--trust-remote-code", is_flag=True, default=None,
+              help="Run modelling code shipped with a hub model (only for models you trust) [off].")
+def merge_cmd(model_dir: str, out: str, overwrite: bool, trust_remote_code: bool | None) -> None:
     """Fold a trained LoRA adapter into its base model (loads with plain AutoModelForCausalLM)."""
     from pathlib import Path
 
     from raft.train import merge
 
-    click.echo(f"merged model written to {merge(Path(model_dir), Path(out), overwrite=overwrite)}")
+    path = merge(Path(model_dir), Path(out), overwrite=overwrite, trust_remote_code=bool(trust_remote_code))
+    click.echo(f"merged model written to {path}")
+
+
+@cli.command("export")
+@click.argument("model_dir", type=click.Path())
+@click.option("-o", "--out", type=click.Path(), required=True, help="Directory for the servable model.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output directory.")
+@click.option("--trust-remote-code", is_flag=True, default=None,
+              help="Run modelling code shipped with a hub model (only for models you trust) [off].")
+def export_cmd(model_dir: str, out: str, overwrite: bool, trust_remote_code: bool | None) -> None:
+    """Write a `raft train` model as one directory vLLM / SGLang / transformers load as it is.
+
+    Full merged weights (safetensors), config, tokenizer with its chat template (carrying the prompt
+    contract's chat adaptation, if any) and a generation_config.json whose eos ids stop at the turn end.
+
+    \b
+    Example:
+      raft export models/raft -o exported/raft && vllm serve exported/raft --served-model-name raft
+    """
+    from pathlib import Path
+
+    from raft.export import export
+
+    path = export(Path(model_dir), Path(out), overwrite=overwrite, trust_remote_code=bool(trust_remote_code))
+    click.echo(f"servable model written to {path} (serve it with: vllm serve {path})")
 
 
 @cli.command("train-compare")
@@ -340,6 +370,8 @@ def train_compare_cmd(model_dirs: tuple[str, ...]) -> None:
 @click.option("--allow-overlap", is_flag=True,
               help="Score questions a model trained or was selected on (the report flags every such row).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing report directory.")
+@click.option("--trust-remote-code", is_flag=True, default=None,
+              help="Run modelling code shipped with a hub model (only for models you trust) [off].")
 def eval_cmd(index_dir: str, qa: str, out: str, systems: tuple[str, ...], model: str | None,
              conditions: str | None, max_new_tokens: int | None, temperature: float | None,
              **options) -> None:
@@ -386,6 +418,8 @@ def _engine_options(command):
         click.option("--device", default=None, help="Torch device for the models and the embedder [cuda if available]."),
         click.option("--host", default=None, help="Interface to bind [127.0.0.1; 0.0.0.0 exposes it to the network]."),
         click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port to listen on."),
+        click.option("--trust-remote-code", is_flag=True,
+                     help="Run modelling code shipped with a hub model (only for models you trust) [off]."),
     ]):
         command = option(command)
     return command
@@ -400,7 +434,7 @@ def _engine_options(command):
               help="JSONL file the 👍/👎 ratings are appended to [feedback.jsonl].")
 @click.option("--concurrency", type=click.IntRange(min=1), default=None, help="Requests answered at once [4].")
 def chat_cmd(index_dir: str, model: str, adapter: str | None, rag_model: str | None, device: str | None,
-             **options) -> None:
+             trust_remote_code: bool, **options) -> None:
     """Gradio chat app over INDEX_DIR: streaming answers with citations, sources, compare mode, feedback.
 
     \b
@@ -418,14 +452,14 @@ def chat_cmd(index_dir: str, model: str, adapter: str | None, rag_model: str | N
         overrides["feedback"] = Path(overrides["feedback"])
     cfg = ChatAppConfig(**overrides)
     parse_auth(cfg.auth)
-    launch(build_engine(Path(index_dir), model, adapter, rag_model, device), cfg)
+    launch(build_engine(Path(index_dir), model, adapter, rag_model, device, trust_remote_code), cfg)
 
 
 @cli.command("serve")
 @click.argument("index_dir", type=click.Path())
 @_engine_options
 def serve_cmd(index_dir: str, model: str, adapter: str | None, rag_model: str | None, device: str | None,
-              **options) -> None:
+              trust_remote_code: bool, **options) -> None:
     """OpenAI-compatible API over INDEX_DIR: /v1/models and /v1/chat/completions (streaming or not).
 
     Model names: `rag` (base) and `raft` (tuned). Requests without a system message get server-side
@@ -442,7 +476,7 @@ def serve_cmd(index_dir: str, model: str, adapter: str | None, rag_model: str | 
     from raft.serve import ServeConfig, serve
 
     cfg = ServeConfig(**{k: v for k, v in options.items() if v is not None})
-    serve(build_engine(Path(index_dir), model, adapter, rag_model, device), cfg)
+    serve(build_engine(Path(index_dir), model, adapter, rag_model, device, trust_remote_code), cfg)
 
 
 @cli.group("feedback")

@@ -282,7 +282,11 @@ class ChatEngine:
 
 
 def load_generators(
-    model: str, adapter: str | Path | None = None, rag_model: str | None = None, device: str | None = None
+    model: str,
+    adapter: str | Path | None = None,
+    rag_model: str | None = None,
+    device: str | None = None,
+    trust_remote_code: bool = False,
 ) -> dict[str, Any]:
     """The `rag` (base) and `raft` (tuned) generators for the CLI's --model/--adapter/--rag-model.
 
@@ -290,8 +294,11 @@ def load_generators(
     plus `rag` from its base model when that loads; `--model BASE` alone gives `rag`; an
     `openai:URL:MODEL` endpoint is the tuned model `raft`. `--rag-model` sets or overrides `rag`.
     """
+    from functools import partial
+
     from raft.generation import load_generator
 
+    load_generator = partial(load_generator, trust_remote_code=trust_remote_code)
     gens: dict[str, Any] = {}
     if rag_model:
         gens["rag"] = load_generator(rag_model, device=device, name="rag")
@@ -329,9 +336,10 @@ def build_engine(
     adapter: str | Path | None = None,
     rag_model: str | None = None,
     device: str | None = None,
+    trust_remote_code: bool = False,
 ) -> ChatEngine:
     """Load the index and the generators behind `raft chat` and `raft serve`."""
     from raft.retriever import Retriever
 
     retriever = Retriever.load(Path(index_dir), device=device)
-    return ChatEngine(retriever, load_generators(model, adapter, rag_model, device))
+    return ChatEngine(retriever, load_generators(model, adapter, rag_model, device, trust_remote_code))

@@ -72,6 +72,7 @@ class EvalConfig:
     overwrite: bool = False
     force_prompt: bool = False
     allow_overlap: bool = False
+    trust_remote_code: bool = False  # run a hub model's own modelling code (--trust-remote-code)
 
 
 def parse_system(text: str) -> SystemSpec:
@@ -368,8 +369,10 @@ def run_systems(
     cost: dict[str, dict[str, Any]] = {}
     for spec in specs:
         log.info("loading %s (%s)", spec.name, spec.describe())
+        remote = {"trust_remote_code": True} if cfg.trust_remote_code else {}
         gen = loader(
-            spec.model, adapter=spec.adapter, device=cfg.device, force_prompt=cfg.force_prompt, name=spec.name
+            spec.model, adapter=spec.adapter, device=cfg.device, force_prompt=cfg.force_prompt, name=spec.name,
+            **remote,
         )
         outputs[spec.name], cost[spec.name] = {}, {"conditions": {}}
         for condition, conversations in convs.items():

@@ -112,6 +112,7 @@ def load_generator(
     device: str | None = None,
     force_prompt: bool = False,
     name: str | None = None,
+    trust_remote_code: bool = False,
 ) -> Generator:
     """A Generator for `spec`: an HF id/path, a `raft train` MODEL_DIR, or `openai:URL:MODEL`."""
     if spec.startswith("openai:"):
@@ -120,17 +121,19 @@ def load_generator(
             raise RaftError(f"cannot parse {spec!r}; write openai:URL:MODEL, e.g. openai:http://127.0.0.1:8000/v1:raft")
         return OpenAIGenerator(m.group(1), m.group(2), name=name)
     ref = resolve_model(spec, adapter, force_prompt)
-    return LocalGenerator(ref, device=device, name=name)
+    return LocalGenerator(ref, device=device, name=name, trust_remote_code=trust_remote_code)
 
 
 class LocalGenerator:
     """transformers weights (+ PEFT adapter): batched left-padded generation and token streaming."""
 
-    def __init__(self, ref: ModelRef, device: str | None = None, name: str | None = None) -> None:
+    def __init__(
+        self, ref: ModelRef, device: str | None = None, name: str | None = None, trust_remote_code: bool = False
+    ) -> None:
         import torch
-        from transformers import AutoModelForCausalLM
 
-        from raft.tokenizer import load_tokenizer
+        from raft.loading import load_causal_lm, load_tokenizer, stop_token_ids
+        from raft.prompts import chat_adaptation
 
         self.ref = ref
         self.name = name or (Path(ref.adapter).name if ref.adapter else Path(ref.base).name or ref.base)
@@ -139,14 +142,8 @@ class LocalGenerator:
         if self.device.startswith("cuda") and torch.cuda.is_bf16_supported():
             dtype = torch.bfloat16
         tok_source = ref.adapter if ref.adapter and _has_tokenizer(Path(ref.adapter)) else ref.base
-        self.tokenizer = load_tokenizer(tok_source, chat_template=True)
-        try:
-            model = AutoModelForCausalLM.from_pretrained(ref.base, dtype=dtype)
-        except (OSError, ValueError) as exc:
-            raise RaftError(
-                f"cannot load model {ref.base!r} ({str(exc).splitlines()[0]}); pass a local model directory "
-                "or a hub id this machine can reach (`raft tiny-model -o DIR` builds an offline one)"
-            ) from None
+        self.tokenizer = load_tokenizer(tok_source, trust_remote_code=trust_remote_code)
+        model = load_causal_lm(ref.base, trust_remote_code=trust_remote_code, dtype=dtype)
         if ref.adapter:
             from peft import PeftModel
 
@@ -157,30 +154,24 @@ class LocalGenerator:
                     f"adapter {ref.adapter} does not fit base model {ref.base} ({str(exc).splitlines()[0][:160]}); "
                     "pass the base model it was trained on"
                 ) from None
+        if not self.tokenizer.chat_template:
+            raise RaftError(f"model {tok_source} has no chat template; use an instruct/chat model")
         self.tokenizer.padding_side = "left"
         self.model = model.to(self.device).eval()
         self._lock = threading.Lock()
-        self._eos = self._eos_ids()
-
-    def _eos_ids(self) -> list[int]:
-        ids = set()
-        gen_eos = getattr(self.model.generation_config, "eos_token_id", None)
-        for value in (gen_eos, self.tokenizer.eos_token_id):
-            if isinstance(value, int):
-                ids.add(value)
-            elif isinstance(value, list):
-                ids.update(value)
-        for token in ("<|im_end|>", "<|eot_id|>", "<|endoftext|>"):
-            tid = self.tokenizer.convert_tokens_to_ids(token)
-            if isinstance(tid, int) and tid != self.tokenizer.unk_token_id and tid is not None:
-                ids.add(tid)
-        return sorted(ids)
+        self._eos = stop_token_ids(self.tokenizer, self.model.generation_config)
+        self.adaptation = chat_adaptation(self.tokenizer)
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def _render(self, messages: list[dict]) -> str:
-        return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        from raft.prompts import adapt_messages, template_kwargs
+
+        messages = adapt_messages(messages, self.adaptation)
+        return self.tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, tokenize=False, **template_kwargs(self.adaptation)
+        )
 
     def _gen_kwargs(self, cfg: DecodingConfig) -> dict[str, Any]:
         kwargs: dict[str, Any] = {

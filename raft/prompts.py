@@ -133,9 +133,98 @@ def check_contract(found: Any, what: str, fix: str) -> None:
 
     ours = contract()
     stored = found if isinstance(found, dict) else {}
-    body = {k: v for k, v in stored.items() if k != "hash"}
+    body = {k: v for k, v in stored.items() if k not in ("hash", "chat_adaptation")}  # adaptation is per model
     if fingerprint(body) == ours["hash"]:  # recomputed: an edited contract cannot keep its old hash
         return
     version = stored.get("version", "an unknown contract")
     detail = "" if version != ours["version"] else " (same version string, different content)"
     raise RaftError(f"{what} was built with prompt contract {version}{detail}, this raft uses {ours['version']}; {fix}")
+
+
+# ---- chat-template adaptation ----------------------------------------------------------------------
+# The contract's messages are [system, user(, assistant)]. Some published chat templates cannot take
+# them as they are, so the prompt is adapted, in this one place, for the template of the model at hand:
+#
+# - "system-in-first-user": Gemma 2 raises "System role not supported", Mistral v0.1/v0.2 raise on
+#   anything but strict user/assistant alternation, and a few templates drop a system message without a
+#   word. For those the system prompt moves to the top of the first user turn, separated by a blank line
+#   (what Gemma 3's own template does).
+# - "non-thinking": templates with a thinking switch (Qwen3's `enable_thinking`) are rendered with it
+#   off, so the prompt ends with the template's empty think block and the model learns and produces
+#   only the answer (RAFT answers carry their reasoning in the text).
+#
+# The adaptation is found by rendering a probe conversation with the tokenizer's template, is recorded
+# in the model's saved contract (`chat_adaptation`, parts joined by "+"), and is applied identically by
+# training, eval, chat, serve and export. A template that cannot render a plain user/assistant exchange
+# either is an error, never a silent fallback.
+
+SYSTEM_IN_FIRST_USER = "system-in-first-user"
+NON_THINKING = "non-thinking"
+_PROBE = ("RAFT-PROBE-SYSTEM", "RAFT-PROBE-USER", "RAFT-PROBE-ANSWER")
+
+
+def chat_adaptation(tokenizer: Any) -> str | None:
+    """None when the tokenizer's chat template takes the contract's messages as they are, else the
+    adaptation `adapt_messages` / `template_kwargs` apply (see the block comment above)."""
+    from jinja2 import TemplateError
+
+    system, user, answer = _PROBE
+    plain = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+    parts = []
+    try:
+        if system not in _render_probe(tokenizer, plain, answer, {}):
+            parts.append(SYSTEM_IN_FIRST_USER)
+    except TemplateError:
+        parts.append(SYSTEM_IN_FIRST_USER)
+    messages = adapt_messages(plain, "+".join(parts) or None)
+    try:
+        default = _render_probe(tokenizer, messages, answer, {})
+    except TemplateError as exc:
+        from raft.errors import RaftError
+
+        raise RaftError(
+            f"the chat template of this model cannot render a user/assistant exchange ({exc}); "
+            "use a model whose template does, or fix its chat_template"
+        ) from None
+    if _render_probe(tokenizer, messages, answer, {"enable_thinking": False}) != default:
+        parts.append(NON_THINKING)
+    return "+".join(parts) or None
+
+
+def _render_probe(tokenizer: Any, messages: list[dict[str, str]], answer: str, kwargs: dict[str, Any]) -> str:
+    prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, **kwargs)
+    full = messages + [{"role": "assistant", "content": answer}]
+    return str(prompt) + str(tokenizer.apply_chat_template(full, tokenize=False, **kwargs))
+
+
+def _parts(adaptation: str | None) -> set[str]:
+    parts = set(adaptation.split("+")) if adaptation else set()
+    unknown = parts - {SYSTEM_IN_FIRST_USER, NON_THINKING}
+    if unknown:
+        raise ValueError(f"unknown chat adaptation {', '.join(sorted(unknown))}")
+    return parts
+
+
+def adapt_messages(messages: list[dict[str, str]], adaptation: str | None) -> list[dict[str, str]]:
+    """`messages` mapped for a chat template that needs `adaptation` (None: unchanged)."""
+    if SYSTEM_IN_FIRST_USER not in _parts(adaptation):
+        return [dict(m) for m in messages]
+    system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
+    rest = [dict(m) for m in messages if m["role"] != "system"]
+    if system and rest and rest[0]["role"] == "user":
+        rest[0]["content"] = f"{system}\n\n{rest[0]['content']}"
+    elif system:
+        rest.insert(0, {"role": "user", "content": system})
+    return rest
+
+
+def template_kwargs(adaptation: str | None) -> dict[str, Any]:
+    """Extra variables for `apply_chat_template` under `adaptation` (the thinking switch)."""
+    return {"enable_thinking": False} if NON_THINKING in _parts(adaptation) else {}
+
+
+def contract_with_adaptation(contract_record: dict[str, Any], adaptation: str | None) -> dict[str, Any]:
+    """The saved contract of a model: the dataset's contract plus the chat adaptation, when one applies."""
+    if adaptation is None:
+        return dict(contract_record)
+    return dict(contract_record) | {"chat_adaptation": adaptation}

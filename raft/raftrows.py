@@ -198,9 +198,9 @@ class RowMaker:
 
 
 def _load_tokenizer(name: str) -> Any:
-    from raft.tokenizer import load_tokenizer
+    from raft.loading import load_tokenizer
 
-    return load_tokenizer(name)
+    return load_tokenizer(name, what="tokenizer")
 
 
 # ---- checkpoint ----------------------------------------------------------------------------

@@ -16,17 +16,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from raft import artifacts, trainlog
+from raft import artifacts, prompts, trainlog
 from raft.errors import RaftError
 from raft.splits import VALIDATION
-from raft.train_inputs import check_lengths, length_stats, load_raft_dataset, load_tokenizer
+from raft.train_inputs import adapt_prompts, check_lengths, length_stats, load_raft_dataset, load_tokenizer
 
 log = logging.getLogger(__name__)
 
 CHECKPOINTS = "checkpoints"
 LINEAGE = "lineage.json"  # copied from the dataset: which questions and documents trained and selected it
 # Settings that may differ between an interrupted run and its resumption.
-RESUME_FREE = {"out", "overwrite", "merge", "keep_checkpoints"}
+RESUME_FREE = {"out", "overwrite", "merge", "keep_checkpoints", "trust_remote_code"}
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,7 @@ class TrainConfig:
     merge: bool = False
     overwrite: bool = False
     keep_checkpoints: bool = False
+    trust_remote_code: bool = False  # run the base model's own modelling code from the hub (opt-in)
     sft_args: dict[str, Any] = field(default_factory=dict)  # passed through to trl.SFTConfig
 
     def resolved_lr(self) -> float:
@@ -192,7 +193,8 @@ def sft_config(cfg: TrainConfig, hw: dict[str, Any], has_eval: bool) -> Any:
 def load_model(cfg: TrainConfig, hw: dict[str, Any]) -> Any:
     """The base model in the dtype the hardware trains best in (4-bit NF4 for QLoRA)."""
     import torch
-    from transformers import AutoModelForCausalLM
+
+    from raft.loading import load_causal_lm
 
     kwargs: dict[str, Any] = {}
     if hw["precision"] != "fp32" and not cfg.full:
@@ -212,12 +214,7 @@ def load_model(cfg: TrainConfig, hw: dict[str, Any]) -> Any:
             bnb_4bit_compute_dtype=kwargs["dtype"],
         )
         kwargs["device_map"] = {"": PartialState().local_process_index}
-    try:
-        model = AutoModelForCausalLM.from_pretrained(cfg.base_model, **kwargs)
-    except (OSError, ValueError) as exc:
-        raise RaftError(
-            f"cannot load base model '{cfg.base_model}' ({str(exc).splitlines()[0][:160]})"
-        ) from None
+    model = load_causal_lm(cfg.base_model, trust_remote_code=cfg.trust_remote_code, **kwargs)
     if cfg.qlora:
         from peft import prepare_model_for_kbit_training
 
@@ -248,13 +245,15 @@ def lora_config(cfg: TrainConfig) -> Any:
 def plan(cfg: TrainConfig) -> dict[str, Any]:
     """Everything `--dry-run` shows: resolved settings and token-length statistics (raises on cut answers)."""
     splits, manifest = load_raft_dataset(cfg.dataset)
-    tokenizer = load_tokenizer(cfg.base_model)
+    tokenizer = load_tokenizer(cfg.base_model, cfg.trust_remote_code)
+    splits, adaptation = adapt_prompts(splits, tokenizer)
     hw = hardware(cfg)
     stats = {
         name: length_stats(tokenizer, splits[name], cfg.max_length) for name in splits if len(splits[name])
     }
     resolved = _config_record(cfg) | {k: hw[k] for k in ("precision", "packing", "activation_checkpointing")}
     resolved["lr"] = cfg.resolved_lr()
+    resolved["chat_adaptation"] = adaptation
     return {"config": resolved, "lengths": stats, "prompt_version": manifest["prompt"]["version"]}
 
 
@@ -306,7 +305,8 @@ def train(cfg: TrainConfig, callbacks: list[Any] | None = None) -> dict[str, Any
     from accelerate import PartialState
 
     splits, data_manifest = load_raft_dataset(cfg.dataset)
-    tokenizer = load_tokenizer(cfg.base_model)
+    tokenizer = load_tokenizer(cfg.base_model, cfg.trust_remote_code)
+    splits, adaptation = adapt_prompts(splits, tokenizer)
     hw = hardware(cfg)
     stats = {
         name: length_stats(tokenizer, splits[name], cfg.max_length) for name in splits if len(splits[name])
@@ -328,7 +328,7 @@ def train(cfg: TrainConfig, callbacks: list[Any] | None = None) -> dict[str, Any
     final_eval = _final_eval_loss(trainer) if has_eval else None
     manifest = None
     if trainer.is_world_process_zero():
-        manifest = _finish(cfg, hw, trainer, result, final_eval, data_manifest, stats)
+        manifest = _finish(cfg, hw, trainer, result, final_eval, data_manifest, stats, adaptation)
     state.wait_for_everyone()
     return manifest or artifacts.read_manifest(cfg.out, "model")
 
@@ -347,6 +347,8 @@ def _build_trainer(cfg, hw, splits, tokenizer, has_eval, callbacks) -> Any:
 
     args = sft_config(cfg, hw, has_eval)
     columns = ["prompt", "completion"]
+    if "chat_template_kwargs" in splits["train"].column_names:  # see raft.prompts.template_kwargs
+        columns.append("chat_template_kwargs")
     callbacks = [trainlog.make_log_callback(cfg.out / trainlog.LOG_FILE), *callbacks]
     if has_eval and cfg.early_stopping_patience > 0 and args.load_best_model_at_end:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
@@ -373,12 +375,12 @@ def _trim_log(out: Path, resume: str | None) -> None:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
-def _finish(cfg, hw, trainer, result, final_eval, data_manifest, stats) -> dict[str, Any]:
+def _finish(cfg, hw, trainer, result, final_eval, data_manifest, stats, adaptation=None) -> dict[str, Any]:
     """Write the prompt contract, plot, model card and (last) the manifest of a finished run."""
     out = cfg.out
     rows = trainlog.read_log(out)
     train_losses = [r["loss"] for r in rows if "loss" in r]
-    contract = data_manifest["prompt"]
+    contract = prompts.contract_with_adaptation(data_manifest["prompt"], adaptation)
     artifacts.write_json_atomic(out / "raft_prompt.json", contract)
     lineage = Path(cfg.dataset) / LINEAGE
     if lineage.is_file():  # the model carries its dataset's lineage, so `raft eval` can check overlap
@@ -412,7 +414,9 @@ def _finish(cfg, hw, trainer, result, final_eval, data_manifest, stats) -> dict[
     if not cfg.keep_checkpoints:
         shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
     if cfg.merge and not cfg.full:
-        manifest["merged"] = str(merge(out, out / "merged", overwrite=True, manifest=manifest))
+        manifest["merged"] = str(merge(
+            out, out / "merged", overwrite=True, manifest=manifest, trust_remote_code=cfg.trust_remote_code
+        ))
     return artifacts.write_manifest(out, "model", manifest)
 
 
@@ -422,7 +426,11 @@ def _best_step(checkpoint: str | None) -> int | None:
 
 
 def merge(
-    model_dir: Path, out: Path, overwrite: bool = False, manifest: dict[str, Any] | None = None
+    model_dir: Path,
+    out: Path,
+    overwrite: bool = False,
+    manifest: dict[str, Any] | None = None,
+    trust_remote_code: bool = False,
 ) -> Path:
     """Fold a LoRA adapter into its base weights; the result loads with plain AutoModelForCausalLM."""
     from peft import PeftModel
@@ -435,10 +443,12 @@ def merge(
             f"{model_dir} holds full weights already; load it directly, there is nothing to merge"
         )
     with artifacts.staging_dir(out, overwrite) as tmp:
-        base = AutoModelForCausalLM.from_pretrained(manifest["base_model"], dtype="auto")
+        base = AutoModelForCausalLM.from_pretrained(
+            manifest["base_model"], dtype="auto", trust_remote_code=trust_remote_code
+        )
         merged = PeftModel.from_pretrained(base, str(model_dir)).merge_and_unload()
         merged.save_pretrained(tmp)
-        load_tokenizer(str(model_dir)).save_pretrained(tmp)
+        load_tokenizer(str(model_dir), trust_remote_code=trust_remote_code).save_pretrained(tmp)
         artifacts.write_json_atomic(tmp / "raft_prompt.json", manifest["prompt"])
         if (model_dir / LINEAGE).is_file():
             shutil.copyfile(model_dir / LINEAGE, tmp / LINEAGE)

@@ -57,24 +57,46 @@ def _is_messages(value: Any) -> bool:
     return isinstance(value, list) and bool(value) and all(isinstance(m, dict) and "role" in m for m in value)
 
 
-def load_tokenizer(base_model: str) -> Any:
-    """The base model's tokenizer (it must have a chat template); a one-line RaftError otherwise."""
-    from raft.tokenizer import load_tokenizer as load
+def load_tokenizer(base_model: str, trust_remote_code: bool = False) -> Any:
+    """The base model's tokenizer (pad token set, see `raft.loading`); a one-line RaftError when it cannot
+    be found or has no chat template."""
+    from raft.loading import load_tokenizer as load
 
-    return load(base_model, chat_template=True)
+    tok = load(base_model, trust_remote_code=trust_remote_code, what="base model")
+    if not tok.chat_template:
+        raise RaftError(f"base model '{base_model}' has no chat template; use an instruct/chat model")
+    return tok
+
+
+def adapt_prompts(splits: Any, tokenizer: Any) -> tuple[Any, str | None]:
+    """The splits with their `prompt` messages mapped for the tokenizer's chat template, and the
+    adaptation applied (None when the template takes the prompt contract as it is)."""
+    from raft.prompts import adapt_messages, chat_adaptation, template_kwargs
+
+    adaptation = chat_adaptation(tokenizer)
+    if adaptation is None:
+        return splits, None
+    extra = {"chat_template_kwargs": template_kwargs(adaptation)} if template_kwargs(adaptation) else {}
+    mapped = splits.map(
+        lambda row: {"prompt": adapt_messages(row["prompt"], adaptation), **extra},  # TRL reads the kwargs
+        load_from_cache_file=False,
+        keep_in_memory=True,  # never write cache files into the dataset directory
+    )
+    return mapped, adaptation
 
 
 def length_stats(tokenizer: Any, split: Any, max_length: int) -> dict[str, Any]:
     """Token lengths of prompt+completion as the trainer will see them, and how many exceed max_length."""
     import numpy as np
 
+    kwargs = split[0]["chat_template_kwargs"] if "chat_template_kwargs" in split.column_names else {}
     full = [
         len(x)
         for x in _chat_ids(
-            tokenizer, [p + c for p, c in zip(split["prompt"], split["completion"], strict=True)]
+            tokenizer, [p + c for p, c in zip(split["prompt"], split["completion"], strict=True)], **kwargs
         )
     ]
-    prompt = [len(x) for x in _chat_ids(tokenizer, split["prompt"], add_generation_prompt=True)]
+    prompt = [len(x) for x in _chat_ids(tokenizer, split["prompt"], add_generation_prompt=True, **kwargs)]
     lengths, answers = np.array(full), np.array(full) - np.array(prompt)
     over = int((lengths > max_length).sum())
     return {
@@ -90,11 +112,13 @@ def length_stats(tokenizer: Any, split: Any, max_length: int) -> dict[str, Any]:
 
 
 def _chat_ids(
-    tokenizer: Any, conversations: list[Any], add_generation_prompt: bool = False
+    tokenizer: Any, conversations: list[Any], add_generation_prompt: bool = False, **kwargs: Any
 ) -> list[list[int]]:
     out = []
     for conv in conversations:
-        enc = tokenizer.apply_chat_template(conv, tokenize=True, add_generation_prompt=add_generation_prompt)
+        enc = tokenizer.apply_chat_template(
+            conv, tokenize=True, add_generation_prompt=add_generation_prompt, **kwargs
+        )
         out.append(enc["input_ids"] if hasattr(enc, "keys") else enc)
     return out
 

@@ -270,7 +270,7 @@ def test_bad_inputs_are_one_line_errors(monkeypatch, capsys, dataset_dir, tiny_m
     cases = {
         "does not exist": ["train", str(tmp_path / "missing"), "-o", str(tmp_path / "a"), *base],
         "lacks column(s) completion, prompt": ["train", str(wrong), "-o", str(tmp_path / "b"), *base],
-        "cannot load the tokenizer of 'nobody/no-such-model'": [
+        "cannot load base model 'nobody/no-such-model'": [
             "train", str(dataset_dir), "-o", str(tmp_path / "c"), "--base-model", "nobody/no-such-model",
         ],
         "holds a finished model; pass --overwrite": ["train", str(dataset_dir), "-o", str(finished), *base],
