@@ -55,11 +55,11 @@ def test_export_qa_and_train_are_read_by_read_qa(tmp_path):
     items = {i.question: i for i in read_qa(tmp_path / "qa.jsonl")}
     assert items["How big is a mailbox?"].answer == "50 GB"
     assert items["How big is a mailbox?"].doc_ids == ("mail/quota",)
-    assert items["How big is a mailbox?"].chunk_id == "mail/quota#0"
-    assert items["Who resets the VPN?"].chunk_id is None
+    assert items["How big is a mailbox?"].chunk_ids == ("mail/quota#0",)
+    assert items["Who resets the VPN?"].chunk_ids == ()
     export_feedback(store.path, tmp_path / "train.jsonl", "train")
     train = read_qa(tmp_path / "train.jsonl")
-    assert [(i.question, i.chunk_id) for i in train] == [("How big is a mailbox?", "mail/quota#0")]
+    assert [(i.question, i.chunk_ids) for i in train] == [("How big is a mailbox?", ("mail/quota#0",))]
     with pytest.raises(RaftError, match="already exists"):
         export_feedback(store.path, tmp_path / "qa.jsonl", "qa")
 

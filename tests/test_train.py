@@ -285,7 +285,7 @@ def test_bad_inputs_are_one_line_errors(monkeypatch, capsys, dataset_dir, tiny_m
 
 def test_a_dataset_with_another_prompt_contract_is_an_error(tiny_model_dir, tmp_path):
     other = {**prompts.contract(), "system_prompt": "Answer briefly."}
-    dataset = make_dataset(tmp_path / "other", n_train=4, n_eval=0, contract=other)
+    dataset = make_dataset(tmp_path / "other", n_train=12, n_eval=4, contract=other)
     with pytest.raises(RaftError, match="prompt contract .*same version string, different content"):
         train(small_cfg(dataset, tmp_path / "m", tiny_model_dir, max_steps=1))
     assert not (tmp_path / "m").exists()
