@@ -28,6 +28,7 @@ def cli(verbose: bool) -> None:
       raft generate INDEX -o DATASET    build RAFT training data
       raft tiny-model -o MODEL          build a small offline base model
       raft train DATASET -o MODEL       fine-tune with TRL + PEFT (LoRA)
+      raft tune DATASET -o TUNE_DIR     hyperparameter search (Optuna), best by validation loss
       raft eval INDEX --qa FILE -o DIR  RAG-only vs RAFT, with confidence intervals
       raft chat INDEX --model BASE      Gradio chat app with citations
       raft serve INDEX --model BASE     OpenAI-compatible HTTP API
@@ -304,6 +305,76 @@ def train_compare_cmd(model_dirs: tuple[str, ...]) -> None:
 
 
 # ---- end tiny-model / train / merge ----------------------------------------------------------
+
+# ---- tune (raft/tune.py, raft/tune_report.py) ----------------------------------------------
+@cli.command("tune")
+@click.argument("dataset", type=click.Path())
+@click.option("-o", "--out", type=click.Path(), required=True, help="Study directory (trials/, study.db, best).")
+@click.option("--base-model", required=True, help="Hub id or local path of the model to tune.")
+@click.option("--trials", type=click.IntRange(min=1), default=None,
+              help="Finished trials the study should hold [10; with --sampler grid: the grid size].")
+@click.option("--sampler", type=click.Choice(["tpe", "grid"]), default=None, help="Optuna sampler [tpe].")
+@click.option("--lr", default=None, help="Learning rates: low:high (log scale) or a,b,c [2e-5:1e-3].")
+@click.option("--lora-r", default=None, help="LoRA ranks, a,b,c [8,16,32]; 'none' to keep --config's.")
+@click.option("--lora-alpha", default=None, help="LoRA alphas, a,b,c [16,32,64]; 'none' to keep --config's.")
+@click.option("--epochs", default=None, help="Epochs: a,b,c or low:high [1,2,3]; 'none' to keep --config's.")
+@click.option("--config", "config_file", type=click.Path(), default=None,
+              help="YAML of fixed `raft train` knobs for every trial (batch_size, eval_steps, max_steps, ...).")
+@click.option("--storage", default=None,
+              help="Optuna storage URL shared by several machines, e.g. postgresql://user:pw@host/db "
+                   "[sqlite:///OUT/study.db].")
+@click.option("--study-name", default=None, help="Study name inside the storage [raft-tune].")
+@click.option("--no-prune", is_flag=True, help="Run every trial to the end (no median pruning).")
+@click.option("--seed", type=int, default=None, help="Sampler seed [0].")
+@click.option("--heartbeat", "heartbeat_s", type=click.IntRange(min=1), default=None,
+              help="Seconds between a trial's heartbeats; a trial silent for twice this is rerun [30].")
+@click.option("--eval-top", type=click.IntRange(min=1), default=None,
+              help="Also `raft eval` the N best trials on the test questions (needs --index and --qa).")
+@click.option("--index", "index_dir", type=click.Path(), default=None, help="Index for --eval-top.")
+@click.option("--qa", type=click.Path(), default=None, help="QA file with the test split, for --eval-top.")
+def tune_cmd(dataset: str, out: str, base_model: str, config_file: str | None, no_prune: bool,
+             eval_top: int | None, index_dir: str | None, qa: str | None, **options) -> None:
+    """Search learning rate, LoRA rank/alpha and epochs with Optuna; pick the best by validation loss.
+
+    \b
+    Examples:
+      raft tune datasets/helpdesk -o tunes/helpdesk --base-model Qwen/Qwen2.5-0.5B-Instruct --trials 12
+      raft tune DATASET -o DIR --base-model BASE --sampler grid --lr 1e-4,3e-4 --lora-r 8,16 --epochs 3
+      raft tune DATASET -o DIR --base-model BASE --storage postgresql://u:pw@db/raft --trials 40  # each machine
+    """
+    from pathlib import Path
+
+    from raft.tune import DEFAULT_SPACE, TuneConfig, tune, tune_fixed_knobs
+
+    space = dict(DEFAULT_SPACE)
+    for name in ("lr", "lora_r", "lora_alpha", "epochs"):
+        if options.get(name) is not None:
+            space[name] = "" if options[name].strip().lower() == "none" else options[name]
+    fixed = tune_fixed_knobs(Path(config_file) if config_file else None)
+    space = {k: v for k, v in space.items() if v and k not in fixed}
+    if eval_top and not (index_dir and qa):
+        raise RaftError("--eval-top needs --index INDEX_DIR and --qa FILE (the questions with a test split)")
+    overrides = {k: options[k] for k in ("trials", "sampler", "storage", "study_name", "seed", "heartbeat_s")
+                 if options.get(k) is not None}
+    cfg = TuneConfig(dataset=Path(dataset), out=Path(out), base_model=base_model, space=space, train=fixed,
+                     prune=not no_prune, **overrides)
+    manifest = tune(cfg)
+    click.echo(manifest["table"])
+    if manifest["best_trial"] is None:
+        click.echo("no trial finished yet")
+        return
+    click.echo(f"\nbest: trial {manifest['best_trial']} (validation loss {manifest['best_validation_loss']:.4f}, "
+               f"{manifest['best_params']}) -> {Path(out) / 'best'}")
+    if eval_top:
+        from raft.tune import eval_top_trials
+
+        report_dir = eval_top_trials(Path(out), eval_top, Path(index_dir), Path(qa))
+        click.echo(f"test-split report of the top {eval_top} trials: {report_dir}")
+    click.echo(f"table: {Path(out) / 'trials.md'}  plot: {Path(out) / 'tune.png'}")
+
+
+# ---- end tune --------------------------------------------------------------------------------
+
 
 # ---- eval (raft/metrics.py, raft/evaluate.py) ----------------------------------------------
 @cli.command("eval")

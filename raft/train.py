@@ -18,7 +18,13 @@ from typing import Any
 
 from raft import artifacts, prompts, trainlog
 from raft.errors import RaftError
-from raft.train_inputs import check_lengths, length_stats, load_raft_dataset, load_tokenizer
+from raft.train_inputs import (
+    VALIDATION_SPLIT,
+    check_lengths,
+    length_stats,
+    load_raft_dataset,
+    load_tokenizer,
+)
 
 log = logging.getLogger(__name__)
 
@@ -317,7 +323,7 @@ def train(cfg: TrainConfig, callbacks: list[Any] | None = None) -> dict[str, Any
         cfg.out.mkdir(parents=True, exist_ok=True)
         artifacts.write_json_atomic(cfg.out / "train_config.json", _config_record(cfg))
         _trim_log(cfg.out, resume)
-    has_eval = "eval" in splits and len(splits["eval"]) > 0
+    has_eval = VALIDATION_SPLIT in splits and len(splits[VALIDATION_SPLIT]) > 0
     trainer = _build_trainer(cfg, hw, splits, tokenizer, has_eval, callbacks or [])
     if resume:
         log.info("resuming from %s", resume)
@@ -352,7 +358,7 @@ def _build_trainer(cfg, hw, splits, tokenizer, has_eval, callbacks) -> Any:
         model=load_model(cfg, hw),
         args=args,
         train_dataset=splits["train"].select_columns(columns),
-        eval_dataset=splits["eval"].select_columns(columns) if has_eval else None,
+        eval_dataset=splits[VALIDATION_SPLIT].select_columns(columns) if has_eval else None,
         processing_class=tokenizer,
         peft_config=None if cfg.full else lora_config(cfg),
         callbacks=callbacks,
@@ -392,7 +398,7 @@ def _finish(cfg, hw, trainer, result, final_eval, data_manifest, stats) -> dict[
         "dataset": str(cfg.dataset.resolve()),
         "dataset_fingerprint": artifacts.fingerprint(data_manifest),
         "train_rows": stats["train"]["rows"],
-        "eval_rows": stats.get("eval", {}).get("rows", 0),
+        "eval_rows": stats.get(VALIDATION_SPLIT, {}).get("rows", 0),
         "final_train_loss": train_losses[-1] if train_losses else result.training_loss,
         "final_eval_loss": final_eval,
         "best_checkpoint": trainer.state.best_model_checkpoint,

@@ -10,6 +10,8 @@ from raft import artifacts
 from raft.errors import RaftError
 
 DATASET_HINT = "raft generate INDEX_DIR -o DATASET_DIR --qa FILE"
+# The dataset split that early stopping, best-checkpoint choice and `raft tune` read (never test).
+VALIDATION_SPLIT = "eval"
 
 
 def load_raft_dataset(path: Path) -> tuple[Any, dict[str, Any]]:
@@ -29,7 +31,7 @@ def check_schema(splits: Any, manifest: dict[str, Any], path: Path) -> None:
     problems = []
     if "train" not in splits or len(splits["train"]) == 0:
         problems.append("no rows in a 'train' split")
-    for name in [s for s in ("train", "eval") if s in splits]:
+    for name in [s for s in ("train", VALIDATION_SPLIT) if s in splits]:
         cols = set(splits[name].column_names)
         missing = sorted({"prompt", "completion"} - cols)
         if missing:
