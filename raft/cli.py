@@ -249,6 +249,11 @@ def tiny_model_cmd(out: str, corpus: str | None, pretrain_steps: int | None, see
 @click.option("--max-length", type=int, default=None, help="Max tokens per row [2048]; longer rows are an error.")
 @click.option("--packing/--no-packing", default=None, help="Pack rows (padding-free) [on with CUDA, off on CPU].")
 @click.option("--seed", type=int, default=None, help="Seed [0].")
+@click.option("--method", type=click.Choice(["sft", "dpo", "kto"]), default=None,
+              help="sft: supervised on the RAFT dataset [default]; dpo: preference pairs built from the RAFT "
+                   "dataset; kto: 👍/👎 rows from `raft feedback export --as preference` (DATASET is that file). "
+                   "For dpo/kto, --base-model may be a `raft train` MODEL_DIR to keep tuning.")
+@click.option("--beta", type=float, default=None, help="DPO/KTO strength of the pull towards the start model [0.1].")
 @click.option("--dry-run", is_flag=True, help="Print the resolved config and token-length stats, then stop.")
 @click.option("--overwrite", is_flag=True, default=None, help="Replace a finished model directory.")
 @click.option("--merge", "merge_", is_flag=True, default=None, help="Also write MODEL_DIR/merged (full weights).")
@@ -263,6 +268,9 @@ def train_cmd(dataset: str | None, out: str | None, config_file: str | None, dry
     from raft.train_inputs import check_lengths
 
     cfg = load_config(Path(config_file) if config_file else None, dataset=dataset, out=out, merge=merge_, **knobs)
+    if cfg.method != "sft":
+        _train_preference(cfg, dry_run)
+        return
     if dry_run:
         report = plan(cfg)
         click.echo(json.dumps(report["config"], indent=2, default=str))
@@ -278,6 +286,24 @@ def train_cmd(dataset: str | None, out: str | None, config_file: str | None, dry
     if os.environ.get("RANK", "0") == "0":  # under accelerate/torchrun, one line from the main process
         click.echo(f"model written to {cfg.out} (train loss {manifest['final_train_loss']:.4f}, "
                    f"eval loss {manifest['final_eval_loss']})")
+
+
+def _train_preference(cfg, dry_run: bool) -> None:
+    import json
+
+    from raft.preference import plan, train_preference
+    from raft.train_inputs import check_lengths
+
+    if dry_run:
+        report = plan(cfg)
+        click.echo(json.dumps(report["config"], indent=2, default=str))
+        click.echo(json.dumps({"rows": report["rows"], "lengths": report["lengths"]}, indent=2))
+        check_lengths(report["lengths"], cfg.max_length)
+        click.echo(f"ok: no row exceeds max_length {cfg.max_length}")
+        return
+    manifest = train_preference(cfg)
+    click.echo(f"{cfg.method} model written to {cfg.out} (train loss {manifest['final_train_loss']:.4f}, "
+               f"eval loss {manifest['final_eval_loss']})")
 
 
 @cli.command("merge")
@@ -514,14 +540,26 @@ def feedback_group() -> None:
 @feedback_group.command("export")
 @click.argument("feedback_file", type=click.Path())
 @click.option("-o", "--out", type=click.Path(dir_okay=False), required=True, help="QA JSONL file to write.")
-@click.option("--as", "as_", type=click.Choice(["qa", "train"]), default="qa", show_default=True,
-              help="qa: eval questions for `raft eval --qa`; train: rows with a verified oracle for `raft generate --qa`.")
+@click.option("--as", "as_", type=click.Choice(["qa", "train", "preference"]), default="qa", show_default=True,
+              help="qa: eval questions for `raft eval --qa`; train: rows with a verified oracle for `raft generate --qa`; "
+                   "preference: 👍/👎 rows for `raft train --method kto` (needs --index).")
+@click.option("--index", "index_dir", type=click.Path(), default=None,
+              help="The index the chat app answered from (rebuilds the prompts for --as preference).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
-def feedback_export_cmd(feedback_file: str, out: str, as_: str, overwrite: bool) -> None:
-    """Turn 👍 answers in FEEDBACK_FILE into a QA JSONL (id, question, answer, doc_id, chunk_id)."""
+def feedback_export_cmd(feedback_file: str, out: str, as_: str, index_dir: str | None, overwrite: bool) -> None:
+    """Turn 👍 answers in FEEDBACK_FILE into a QA JSONL (id, question, answer, doc_id, chunk_id), or every
+    rating into preference rows (prompt, completion, label) with --as preference."""
     from pathlib import Path
 
-    from raft.feedback import export_feedback
+    from raft.feedback import export_feedback, export_preference
+
+    if as_ == "preference":
+        if not index_dir:
+            raise RaftError("--as preference needs --index INDEX_DIR (the index `raft chat` answered from)")
+        counts = export_preference(Path(feedback_file), Path(out), Path(index_dir), overwrite)
+        click.echo(f"wrote {counts['written']} rows to {out} ({counts['up']} 👍, {counts['down']} 👎; "
+                   f"{counts['skipped']} skipped: chunks no longer in the index)")
+        return
 
     counts = export_feedback(Path(feedback_file), Path(out), as_, overwrite)
     click.echo(f"wrote {counts['written']} questions to {out} "

@@ -152,16 +152,20 @@ def validate(cfg: TuneConfig) -> Any:
 
 def open_study(cfg: TuneConfig) -> Any:
     """Create or reopen the study; refuse to mix trials of different fixed settings in one study."""
+    import warnings
+
     import optuna
     from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
     try:
-        storage = RDBStorage(
-            cfg.storage_url(),
-            heartbeat_interval=cfg.heartbeat_s,
-            grace_period=2 * cfg.heartbeat_s,
-            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3),
-        )
+        with warnings.catch_warnings():  # the heartbeat is marked experimental; it is what makes resume work
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            storage = RDBStorage(
+                cfg.storage_url(),
+                heartbeat_interval=cfg.heartbeat_s,
+                grace_period=2 * cfg.heartbeat_s,
+                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3),
+            )
     except Exception as exc:  # SQLAlchemy raises many kinds for a bad URL or an unreachable server
         raise RaftError(f"cannot open storage {cfg.storage_url()} ({str(exc).splitlines()[0][:160]})") from None
     study = optuna.create_study(
