@@ -124,7 +124,7 @@ def dpo_splits(dataset: Path, seed: int) -> tuple[dict[str, list[dict[str, Any]]
 
 
 def kto_splits(path: Path, seed: int) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Any]]:
-    """Train / validation rows of a `--as preference` export (about 10% of questions held out by hash)."""
+    """Train / validation rows of a `--as preference` export (10% of the questions held out, chosen by hash)."""
     path = Path(path)
     if not path.is_file():
         raise RaftError(f"{path} is not a preference file; build one with `{KTO_HINT}`")
@@ -146,13 +146,13 @@ def kto_splits(path: Path, seed: int) -> tuple[dict[str, list[dict[str, Any]]], 
     labels = {bool(r["label"]) for r in rows}
     if labels != {True, False}:
         raise RaftError(f"{path} needs both 👍 and 👎 rows for KTO (has {len(rows)} rows, labels {sorted(labels)})")
+    questions = sorted({str(r.get("question", "")) for r in rows},
+                       key=lambda q: hashlib.sha256(f"{seed}:{q}".encode()).hexdigest())  # fmt: skip
+    held_out = set(questions[: len(questions) // 10]) if len(rows) >= 10 else set()
     splits: dict[str, list[dict[str, Any]]] = {"train": [], VALIDATION_SPLIT: []}
     for r in rows:
-        bucket = int(hashlib.sha256(f"{seed}:{r.get('question', '')}".encode()).hexdigest(), 16) % 10
-        held_out = bucket == 0 and len(rows) >= 10
-        splits[VALIDATION_SPLIT if held_out else "train"].append(
-            {"prompt": r["prompt"], "completion": r["completion"], "label": bool(r["label"])}
-        )
+        side = VALIDATION_SPLIT if str(r.get("question", "")) in held_out else "train"
+        splits[side].append({"prompt": r["prompt"], "completion": r["completion"], "label": bool(r["label"])})
     contract = rows[0].get("prompt_contract") or prompts.contract()
     return splits, {"prompt": contract, "mode": "kto", "settings": {"source": str(path.resolve())}}
 
