@@ -26,13 +26,15 @@ def small_dataset(tmp_path_factory) -> Path:
     return make_dataset(tmp_path_factory.mktemp("tune-ds") / "dataset", n_train=8, n_eval=4)
 
 
-def _finished(storage: str) -> list:
+def _finished(db: Path) -> list:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if not db.is_file():
+        return []
     try:
-        study = optuna.load_study(study_name="raft-tune", storage=storage)
-    except KeyError:
+        study = optuna.load_study(study_name="raft-tune", storage=f"sqlite:///{db.resolve()}")
+    except KeyError:  # the study is being created
         return []
     return [t for t in study.get_trials(deepcopy=False) if t.state.name in ("COMPLETE", "PRUNED")]
 
@@ -47,7 +49,7 @@ def test_search_resumes_after_a_kill_and_links_the_best_trial(tmp_path, small_da
            "--lora-r", SPACE["lora_r"], "--lora-alpha", "none", "--epochs", SPACE["epochs"], "--heartbeat", "1"]  # fmt: skip
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    storage = f"sqlite:///{(out / 'study.db').resolve()}"
+    storage = out / "study.db"
     deadline = time.monotonic() + 600
     while not _finished(storage) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(1)
