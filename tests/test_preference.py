@@ -198,3 +198,20 @@ def test_preference_input_errors(tmp_path, tiny_model_dir):
         load_config(None, dataset=bad, out=tmp_path / "o", base_model="x", method="kto", batch_size=1)
     with pytest.raises(RaftError, match="not a preference file"):
         train_pref(tmp_path / "missing.jsonl", tmp_path / "o", tiny_model_dir, method="kto")
+
+
+@pytest.mark.slow
+def test_dpo_dry_run_shows_pairs_and_lengths_and_writes_nothing(tmp_path, sft_adapter):
+    from click.testing import CliRunner
+
+    from raft.cli import cli
+
+    start, dataset = sft_adapter
+    base = ["train", str(dataset), "-o", str(tmp_path / "d"), "--base-model", str(start), "--method", "dpo", "--dry-run"]
+    res = CliRunner().invoke(cli, [*base, "--max-length", "512"])
+    assert res.exit_code == 0, res.output
+    assert '"method": "dpo"' in res.output and "ok: no row exceeds max_length 512" in res.output
+    assert any(f'"{kind}"' in res.output for kind in PAIR_KINDS)
+    res = CliRunner().invoke(cli, [*base, "--max-length", "64"])
+    assert isinstance(res.exception, RaftError) and "exceed --max-length 64" in str(res.exception)
+    assert not (tmp_path / "d").exists()

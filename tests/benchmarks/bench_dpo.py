@@ -7,7 +7,8 @@ Two settings:
   (a) demo: the RAFT model of a `raft demo` run directory (`--demo-dir`, reused as it is; without it the
       demo is run into OUT/demo, `--quick` for the reduced setting);
   (b) squad: the demo flow on the first N articles of SQuAD 2.0 dev (read from ../shared/datasets;
-      questions split by article, the last quarter of the articles is the test side).
+      questions split by article, the last quarter of the articles is the test side), starting from the
+      demo run's base model (or `--squad-base-model`).
 For each, DPO starts from `models/raft` on pairs built from the run's own RAFT dataset (`data/raft`);
 both models are then evaluated on the same test questions, retrieval, prompt and decoding. Printed and
 written to OUT/bench_dpo.md: per-system metrics read by name from report.json / per_question.jsonl
@@ -136,6 +137,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="Reduced demo settings (smoke scale).")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--skip", choices=["demo", "squad"], default=None)
+    ap.add_argument("--squad-base-model", default=None,
+                    help="Base model of the SQuAD run [the demo run's tiny base model, fully fine-tuned].")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     base = DemoConfig(seed=args.seed, eval_limit=args.eval_limit, max_new_tokens=args.max_new_tokens)
@@ -149,7 +152,11 @@ def main() -> None:
     if args.skip != "squad":
         corpus, qa = squad_subset(args.out / "squad-data", args.squad_articles)
         runs["squad"] = args.out / "squad"
-        run_demo(replace(base, out=runs["squad"], corpus=corpus, qa=qa))
+        squad = replace(base, out=runs["squad"], corpus=corpus, qa=qa)
+        tiny = runs.get("demo", args.out / "demo") / "base-model"
+        if args.squad_base_model or (tiny / "manifest.json").is_file():  # skip a second tiny-model pretraining
+            squad = replace(squad, base_model=args.squad_base_model or str(tiny), full=True)
+        run_demo(squad)
     parts = []
     for setting, run in runs.items():
         result = dpo_and_eval(run, args.dpo_steps, base.eval_limit, base.max_new_tokens, args.seed)
