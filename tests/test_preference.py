@@ -12,6 +12,7 @@ from raft.errors import RaftError
 from raft.feedback import FeedbackRecord, FeedbackStore, export_preference
 from raft.preference import PAIR_KINDS, build_pairs, make_pair, parse_documents
 from raft.train import load_config, train
+from raft.train_inputs import VALIDATION_SPLIT
 from tests.test_train import QUESTIONS, make_dataset, small_cfg
 
 DOCS = [
@@ -185,7 +186,7 @@ def test_kto_on_feedback_from_a_raft_adapter(tmp_path, sft_adapter, tiny_model_d
     _check_contract(out, "kto", start, tiny_model_dir)
     assert _adapter_changed(start, out)
     labels = manifest["labels"]
-    assert sum(sum(v.values()) for v in labels.values()) == 24 and labels["eval"]
+    assert sum(sum(v.values()) for v in labels.values()) == 24 and labels[VALIDATION_SPLIT]
     assert set(load_generators(str(out))) == {"rag", "raft"}
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from raft import artifacts
 from raft.errors import RaftError
+from raft.train_inputs import VALIDATION_SPLIT
 from raft.tune import TuneConfig, parse_knob, tune, validate
 from tests.test_train import make_dataset
 
@@ -84,7 +85,7 @@ def test_search_resumes_after_a_kill_and_links_the_best_trial(tmp_path, small_da
     table = (out / "trials.md").read_text()
     best_line = next(line for line in table.splitlines() if line.startswith(f"| {best['number']} **best** | complete"))
     assert f"| {best['validation_loss']:.4f} |" in best_line
-    assert artifacts.read_manifest(out, "tune")["settings"]["validation_split"] == "eval"
+    assert artifacts.read_manifest(out, "tune")["settings"]["validation_split"] == VALIDATION_SPLIT
 
 
 def test_grid_search_runs_every_combination(tmp_path, small_dataset, tiny_model_dir):
