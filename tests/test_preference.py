@@ -143,7 +143,8 @@ def test_dpo_from_a_raft_adapter_loads_in_eval_and_chat(tmp_path, sft_adapter, t
 
     start, dataset = sft_adapter
     out = tmp_path / "dpo"
-    knobs = dict(method="dpo", max_steps=2, batch_size=4, grad_accum=1, eval_steps=1, logging_steps=1,
+    # no warmup (a first step at lr 0) and one evaluation at the end, so the saved adapter is the trained one
+    knobs = dict(method="dpo", max_steps=2, batch_size=4, grad_accum=1, eval_steps=2, logging_steps=1, warmup_ratio=0.0,
                  max_length=512, lr=1e-3)  # fmt: skip
     manifest = train_pref(dataset, out, start, **knobs)
     _check_contract(out, "dpo", start, tiny_model_dir)
@@ -180,7 +181,7 @@ def test_kto_on_feedback_from_a_raft_adapter(tmp_path, sft_adapter, tiny_model_d
     prefs = tmp_path / "prefs.jsonl"
     export_preference(_feedback(tmp_path / "fb.jsonl", index), prefs, index)
     out = tmp_path / "kto"
-    knobs = dict(method="kto", max_steps=2, batch_size=4, grad_accum=1, eval_steps=1, logging_steps=1,
+    knobs = dict(method="kto", max_steps=2, batch_size=4, grad_accum=1, eval_steps=2, logging_steps=1, warmup_ratio=0.0,
                  max_length=512, lr=1e-3)  # fmt: skip
     manifest = train_pref(prefs, out, start, **knobs)
     _check_contract(out, "kto", start, tiny_model_dir)
