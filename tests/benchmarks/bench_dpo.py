@@ -56,22 +56,23 @@ def squad_subset(out: Path, articles: int) -> tuple[Path, Path]:
     return corpus, qa_file
 
 
-def dpo_and_eval(run: Path, steps: int, eval_limit: int | None, max_new_tokens: int, seed: int) -> dict:
+def dpo_and_eval(run: Path, steps: int, eval_limit: int | None, max_new_tokens: int, seed: int,
+                 name: str = "dpo") -> dict:
     from raft.evaluate import EvalConfig, run_eval
     from raft.generation import DecodingConfig
     from raft.preference import train_preference
     from raft.train import load_config
 
     t0 = time.perf_counter()
-    cfg = load_config(None, dataset=run / "data" / "raft", out=run / "models" / "dpo",
+    cfg = load_config(None, dataset=run / "data" / "raft", out=run / "models" / name,
                       base_model=str(run / "models" / "raft"), method="dpo", max_steps=steps, batch_size=4,
                       grad_accum=1, eval_steps=max(5, steps // 3), early_stopping_patience=0, seed=seed,
                       overwrite=True)  # fmt: skip
     manifest = train_preference(cfg)
     dpo_s = time.perf_counter() - t0
-    report_dir = run / "report-dpo"
+    report_dir = run / f"report-{name}"
     report = run_eval(EvalConfig(index=run / "index", qa=run / "questions" / "test.jsonl", out=report_dir,
-                                 systems=(f"sft={run / 'models' / 'raft'}", f"dpo={run / 'models' / 'dpo'}"),
+                                 systems=(f"sft={run / 'models' / 'raft'}", f"dpo={run / 'models' / name}"),
                                  split="test", limit=eval_limit, seed=seed, overwrite=True,
                                  decoding=DecodingConfig(max_new_tokens=max_new_tokens)))  # fmt: skip
     rows = [json.loads(x) for x in (report_dir / "per_question.jsonl").read_text().splitlines()]
