@@ -29,6 +29,7 @@ def cli(verbose: bool) -> None:
       raft tiny-model -o MODEL          build a small offline base model
       raft train DATASET -o MODEL       fine-tune with TRL + PEFT (LoRA)
       raft export MODEL -o OUT          merged model for vLLM / SGLang
+      raft tune DATASET -o TUNE_DIR     hyperparameter search (Optuna), best by validation loss
       raft eval INDEX --qa FILE -o DIR  RAG-only vs RAFT, with confidence intervals
       raft chat INDEX --model BASE      Gradio chat app with citations
       raft serve INDEX --model BASE     OpenAI-compatible HTTP API
@@ -255,6 +256,11 @@ def tiny_model_cmd(out: str, corpus: str | None, pretrain_steps: int | None, see
 @click.option("--max-length", type=int, default=None, help="Max tokens per row [2048]; longer rows are an error.")
 @click.option("--packing/--no-packing", default=None, help="Pack rows (padding-free) [on with CUDA, off on CPU].")
 @click.option("--seed", type=int, default=None, help="Seed [0].")
+@click.option("--method", type=click.Choice(["sft", "dpo", "kto"]), default=None,
+              help="sft: supervised on the RAFT dataset [default]; dpo: preference pairs built from the RAFT "
+                   "dataset; kto: 👍/👎 rows from `raft feedback export --as preference` (DATASET is that file). "
+                   "For dpo/kto, --base-model may be a `raft train` MODEL_DIR to keep tuning.")
+@click.option("--beta", type=float, default=None, help="DPO/KTO strength of the pull towards the start model [0.1].")
 @click.option("--dry-run", is_flag=True, help="Print the resolved config and token-length stats, then stop.")
 @click.option("--overwrite", is_flag=True, default=None, help="Replace a finished model directory.")
 @click.option("--merge", "merge_", is_flag=True, default=None, help="Also write MODEL_DIR/merged (full weights).")
@@ -271,6 +277,9 @@ def train_cmd(dataset: str | None, out: str | None, config_file: str | None, dry
     from raft.train_inputs import check_lengths
 
     cfg = load_config(Path(config_file) if config_file else None, dataset=dataset, out=out, merge=merge_, **knobs)
+    if cfg.method != "sft":
+        _train_preference(cfg, dry_run)
+        return
     if dry_run:
         report = plan(cfg)
         click.echo(json.dumps(report["config"], indent=2, default=str))
@@ -286,6 +295,24 @@ def train_cmd(dataset: str | None, out: str | None, config_file: str | None, dry
     if os.environ.get("RANK", "0") == "0":  # under accelerate/torchrun, one line from the main process
         click.echo(f"model written to {cfg.out} (train loss {manifest['final_train_loss']:.4f}, "
                    f"eval loss {manifest['final_eval_loss']})")
+
+
+def _train_preference(cfg, dry_run: bool) -> None:
+    import json
+
+    from raft.preference import plan, train_preference
+    from raft.train_inputs import check_lengths
+
+    if dry_run:
+        report = plan(cfg)
+        click.echo(json.dumps(report["config"], indent=2, default=str))
+        click.echo(json.dumps({"rows": report["rows"], "lengths": report["lengths"]}, indent=2))
+        check_lengths(report["lengths"], cfg.max_length)
+        click.echo(f"ok: no row exceeds max_length {cfg.max_length}")
+        return
+    manifest = train_preference(cfg)
+    click.echo(f"{cfg.method} model written to {cfg.out} (train loss {manifest['final_train_loss']:.4f}, "
+               f"eval loss {manifest['final_eval_loss']})")
 
 
 @cli.command("merge")
@@ -340,6 +367,76 @@ def train_compare_cmd(model_dirs: tuple[str, ...]) -> None:
 
 
 # ---- end tiny-model / train / merge ----------------------------------------------------------
+
+# ---- tune (raft/tune.py, raft/tune_report.py) ----------------------------------------------
+@cli.command("tune")
+@click.argument("dataset", type=click.Path())
+@click.option("-o", "--out", type=click.Path(), required=True, help="Study directory (trials/, study.db, best).")
+@click.option("--base-model", required=True, help="Hub id or local path of the model to tune.")
+@click.option("--trials", type=click.IntRange(min=1), default=None,
+              help="Finished trials the study should hold [10; with --sampler grid: the grid size].")
+@click.option("--sampler", type=click.Choice(["tpe", "grid"]), default=None, help="Optuna sampler [tpe].")
+@click.option("--lr", default=None, help="Learning rates: low:high (log scale) or a,b,c [2e-5:1e-3].")
+@click.option("--lora-r", default=None, help="LoRA ranks, a,b,c [8,16,32]; 'none' to keep --config's.")
+@click.option("--lora-alpha", default=None, help="LoRA alphas, a,b,c [16,32,64]; 'none' to keep --config's.")
+@click.option("--epochs", default=None, help="Epochs: a,b,c or low:high [1,2,3]; 'none' to keep --config's.")
+@click.option("--config", "config_file", type=click.Path(), default=None,
+              help="YAML of fixed `raft train` knobs for every trial (batch_size, eval_steps, max_steps, ...).")
+@click.option("--storage", default=None,
+              help="Optuna storage URL shared by several machines, e.g. postgresql://user:pw@host/db "
+                   "[sqlite:///OUT/study.db].")
+@click.option("--study-name", default=None, help="Study name inside the storage [raft-tune].")
+@click.option("--no-prune", is_flag=True, help="Run every trial to the end (no median pruning).")
+@click.option("--seed", type=int, default=None, help="Sampler seed [0].")
+@click.option("--heartbeat", "heartbeat_s", type=click.IntRange(min=1), default=None,
+              help="Seconds between a trial's heartbeats; a trial silent for twice this is rerun [30].")
+@click.option("--eval-top", type=click.IntRange(min=1), default=None,
+              help="Also `raft eval` the N best trials on the test questions (needs --index and --qa).")
+@click.option("--index", "index_dir", type=click.Path(), default=None, help="Index for --eval-top.")
+@click.option("--qa", type=click.Path(), default=None, help="QA file with the test split, for --eval-top.")
+def tune_cmd(dataset: str, out: str, base_model: str, config_file: str | None, no_prune: bool,
+             eval_top: int | None, index_dir: str | None, qa: str | None, **options) -> None:
+    """Search learning rate, LoRA rank/alpha and epochs with Optuna; pick the best by validation loss.
+
+    \b
+    Examples:
+      raft tune datasets/helpdesk -o tunes/helpdesk --base-model Qwen/Qwen2.5-0.5B-Instruct --trials 12
+      raft tune DATASET -o DIR --base-model BASE --sampler grid --lr 1e-4,3e-4 --lora-r 8,16 --epochs 3
+      raft tune DATASET -o DIR --base-model BASE --storage postgresql://u:pw@db/raft --trials 40  # each machine
+    """
+    from pathlib import Path
+
+    from raft.tune import DEFAULT_SPACE, TuneConfig, tune, tune_fixed_knobs
+
+    space = dict(DEFAULT_SPACE)
+    for name in ("lr", "lora_r", "lora_alpha", "epochs"):
+        if options.get(name) is not None:
+            space[name] = "" if options[name].strip().lower() == "none" else options[name]
+    fixed = tune_fixed_knobs(Path(config_file) if config_file else None)
+    space = {k: v for k, v in space.items() if v and k not in fixed}
+    if eval_top and not (index_dir and qa):
+        raise RaftError("--eval-top needs --index INDEX_DIR and --qa FILE (the questions with a test split)")
+    overrides = {k: options[k] for k in ("trials", "sampler", "storage", "study_name", "seed", "heartbeat_s")
+                 if options.get(k) is not None}
+    cfg = TuneConfig(dataset=Path(dataset), out=Path(out), base_model=base_model, space=space, train=fixed,
+                     prune=not no_prune, **overrides)
+    manifest = tune(cfg)
+    click.echo(manifest["table"])
+    if manifest["best_trial"] is None:
+        click.echo("no trial finished yet")
+        return
+    click.echo(f"\nbest: trial {manifest['best_trial']} (validation loss {manifest['best_validation_loss']:.4f}, "
+               f"{manifest['best_params']}) -> {Path(out) / 'best'}")
+    if eval_top:
+        from raft.tune import eval_top_trials
+
+        report_dir = eval_top_trials(Path(out), eval_top, Path(index_dir), Path(qa))
+        click.echo(f"test-split report of the top {eval_top} trials: {report_dir}")
+    click.echo(f"table: {Path(out) / 'trials.md'}  plot: {Path(out) / 'tune.png'}")
+
+
+# ---- end tune --------------------------------------------------------------------------------
+
 
 # ---- eval (raft/metrics.py, raft/evaluate.py) ----------------------------------------------
 @cli.command("eval")
@@ -487,14 +584,26 @@ def feedback_group() -> None:
 @feedback_group.command("export")
 @click.argument("feedback_file", type=click.Path())
 @click.option("-o", "--out", type=click.Path(dir_okay=False), required=True, help="QA JSONL file to write.")
-@click.option("--as", "as_", type=click.Choice(["qa", "train"]), default="qa", show_default=True,
-              help="qa: eval questions for `raft eval --qa`; train: rows with a verified oracle for `raft generate --qa`.")
+@click.option("--as", "as_", type=click.Choice(["qa", "train", "preference"]), default="qa", show_default=True,
+              help="qa: eval questions for `raft eval --qa`; train: rows with a verified oracle for `raft generate --qa`; "
+                   "preference: 👍/👎 rows for `raft train --method kto` (needs --index).")
+@click.option("--index", "index_dir", type=click.Path(), default=None,
+              help="The index the chat app answered from (rebuilds the prompts for --as preference).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
-def feedback_export_cmd(feedback_file: str, out: str, as_: str, overwrite: bool) -> None:
-    """Turn 👍 answers in FEEDBACK_FILE into a QA JSONL (id, question, answer, doc_id, chunk_id)."""
+def feedback_export_cmd(feedback_file: str, out: str, as_: str, index_dir: str | None, overwrite: bool) -> None:
+    """Turn 👍 answers in FEEDBACK_FILE into a QA JSONL (id, question, answer, doc_id, chunk_id), or every
+    rating into preference rows (prompt, completion, label) with --as preference."""
     from pathlib import Path
 
-    from raft.feedback import export_feedback
+    from raft.feedback import export_feedback, export_preference
+
+    if as_ == "preference":
+        if not index_dir:
+            raise RaftError("--as preference needs --index INDEX_DIR (the index `raft chat` answered from)")
+        counts = export_preference(Path(feedback_file), Path(out), Path(index_dir), overwrite)
+        click.echo(f"wrote {counts['written']} rows to {out} ({counts['up']} 👍, {counts['down']} 👎; "
+                   f"{counts['skipped']} skipped: chunks no longer in the index)")
+        return
 
     counts = export_feedback(Path(feedback_file), Path(out), as_, overwrite)
     click.echo(f"wrote {counts['written']} questions to {out} "

@@ -138,3 +138,46 @@ def export_feedback(path: Path, out: Path, as_: str = "qa", overwrite: bool = Fa
     out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     log.info("wrote %d questions to %s (%d skipped)", len(rows), out, skipped)
     return {"written": len(rows), "skipped": skipped, "ratings": len(latest)}
+
+
+def export_preference(path: Path, out: Path, index: Path, overwrite: bool = False) -> dict[str, int]:
+    """Write unpaired preference rows (`prompt`, `completion`, `label`) for `raft train --method kto`.
+
+    Every rated answer becomes one row, 👍 desirable and 👎 undesirable (the latest rating of the same
+    answer wins). The prompt is rebuilt with the prompt contract from the question and the chunks the
+    model was shown, read from INDEX_DIR; answers whose chunks are no longer in the index are skipped.
+    """
+    from raft import artifacts, prompts
+
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise RaftError(f"{out} already exists; pass --overwrite or choose another path")
+    artifacts.read_manifest(Path(index), "index", "raft index CORPUS -o INDEX_DIR")
+    chunks: dict[str, prompts.Document] = {}
+    with (Path(index) / "chunks.jsonl").open(encoding="utf-8") as fh:
+        for line in fh:
+            c = json.loads(line)
+            chunks[str(c["chunk_id"])] = prompts.Document(c.get("title") or "", c["text"])
+    latest: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in read_feedback(path):
+        latest[(row["question"].strip(), row["answer"].strip())] = row
+    rows, skipped = [], 0
+    for row in latest.values():
+        ids = [str(i) for i in row.get("chunk_ids") or []]
+        if not row["answer"].strip() or any(i not in chunks for i in ids):
+            skipped += 1
+            continue
+        rows.append({
+            "question": row["question"].strip(),
+            "prompt": prompts.build_messages(row["question"], [chunks[i] for i in ids]),
+            "completion": [{"role": "assistant", "content": row["answer"]}],
+            "label": row["rating"] == "up",
+            "model": row.get("model"),
+            "prompt_contract": prompts.contract(),
+        })  # fmt: skip
+    if not rows:
+        raise RaftError(f"no usable ratings in {path} for --as preference; rate some answers in `raft chat` first")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    up = sum(r["label"] for r in rows)
+    return {"written": len(rows), "skipped": skipped, "ratings": len(latest), "up": up, "down": len(rows) - up}

@@ -27,6 +27,7 @@ CHECKPOINTS = "checkpoints"
 LINEAGE = "lineage.json"  # copied from the dataset: which questions and documents trained and selected it
 # Settings that may differ between an interrupted run and its resumption.
 RESUME_FREE = {"out", "overwrite", "merge", "keep_checkpoints", "trust_remote_code"}
+METHODS = ("sft", "dpo", "kto")
 
 
 @dataclass(frozen=True)
@@ -63,11 +64,15 @@ class TrainConfig:
     overwrite: bool = False
     keep_checkpoints: bool = False
     trust_remote_code: bool = False  # run the base model's own modelling code from the hub (opt-in)
-    sft_args: dict[str, Any] = field(default_factory=dict)  # passed through to trl.SFTConfig
+    sft_args: dict[str, Any] = field(default_factory=dict)  # passed through to trl.SFTConfig (or DPO/KTOConfig)
+    method: str = "sft"  # sft | dpo (pairs built from the RAFT dataset) | kto (👍/👎 rows); see raft/preference.py
+    beta: float = 0.1  # DPO/KTO: how far the tuned policy may move from the starting model
 
     def resolved_lr(self) -> float:
         if self.lr is not None:
             return self.lr
+        if self.method != "sft":
+            return 1e-6 if self.full else 5e-5
         return 2e-5 if self.full else 2e-4
 
 
@@ -115,6 +120,12 @@ def _validate(cfg: TrainConfig) -> None:
         problems.append("set epochs > 0 or max_steps > 0")
     if not 0 <= cfg.warmup_ratio < 1 or not 0 <= cfg.lora_dropout < 1:
         problems.append("warmup_ratio and lora_dropout must be in [0, 1)")
+    if cfg.method not in METHODS:
+        problems.append(f"--method must be one of {', '.join(METHODS)}")
+    if cfg.method == "kto" and cfg.batch_size < 2:
+        problems.append("--method kto needs --batch-size >= 2 (its KL estimate pairs rows within a batch)")
+    if cfg.beta <= 0:
+        problems.append("--beta must be > 0")
     if problems:
         raise RaftError("; ".join(problems))
 
@@ -375,8 +386,10 @@ def _trim_log(out: Path, resume: str | None) -> None:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
-def _finish(cfg, hw, trainer, result, final_eval, data_manifest, stats, adaptation=None) -> dict[str, Any]:
-    """Write the prompt contract, plot, model card and (last) the manifest of a finished run."""
+def _finish(cfg, hw, trainer, result, final_eval, data_manifest, stats, adaptation=None, extra=None) -> dict[str, Any]:
+    """Write the prompt contract, plot, model card and (last) the manifest of a finished run.
+
+    `extra` overrides manifest fields (preference tuning: method, the underlying base model, start model)."""
     out = cfg.out
     rows = trainlog.read_log(out)
     train_losses = [r["loss"] for r in rows if "loss" in r]
@@ -410,6 +423,7 @@ def _finish(cfg, hw, trainer, result, final_eval, data_manifest, stats, adaptati
         "packing": hw["packing"],
         "merged": None,
     }
+    manifest.update(extra or {})
     (out / "README.md").write_text(trainlog.model_card(manifest, _config_record(cfg), data_manifest))
     if not cfg.keep_checkpoints:
         shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)

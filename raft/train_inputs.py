@@ -13,6 +13,7 @@ from raft.splits import DATASET_SPLITS
 DATASET_HINT = "raft generate INDEX_DIR -o DATASET_DIR --qa FILE"
 
 
+
 def load_raft_dataset(path: Path) -> tuple[Any, dict[str, Any]]:
     """The dataset's splits and manifest, after checking the columns training needs."""
     from raft.raftdata import load_dataset_dir

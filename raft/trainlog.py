@@ -107,6 +107,10 @@ def plot_losses(rows: list[dict[str, Any]], out: Path, title: str) -> Path | Non
 def model_card(manifest: dict[str, Any], config: dict[str, Any], dataset_manifest: dict[str, Any]) -> str:
     """The README.md of a model directory: what it was trained from, how, and how well."""
     method = "full fine-tuning" if config.get("full") else ("QLoRA" if config.get("qlora") else "LoRA")
+    if config.get("method") in ("dpo", "kto"):
+        method = f"{config['method'].upper()} preference tuning, {method}"
+        if manifest.get("init_model"):
+            method += f", starting from `{manifest['init_model']}`"
     settings = dataset_manifest.get("settings") or {}
     raft_keys = [k for k in sorted(settings) if not isinstance(settings[k], dict | list)]
     lines = [

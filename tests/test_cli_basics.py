@@ -12,7 +12,7 @@ import pytest
 
 from raft import __version__
 
-HEAVY = ["torch", "transformers", "sentence_transformers", "trl", "peft", "gradio", "faiss", "datasets"]
+HEAVY = ["torch", "transformers", "sentence_transformers", "trl", "peft", "gradio", "faiss", "datasets", "optuna"]
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 
 
@@ -22,7 +22,7 @@ def raft(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.parametrize("args", [["--help"], ["--version"], ["index", "--help"], ["search", "--help"]])
+@pytest.mark.parametrize("args", [["--help"], ["--version"], ["index", "--help"], ["search", "--help"], ["tune", "--help"]])
 def test_help_and_version_import_no_heavy_library(args: list[str]) -> None:
     code = (
         "import json, sys\n"
