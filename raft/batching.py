@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,7 +37,6 @@ class StreamRequest:
     sent: int = 0
     done: bool = False
     prompt_tokens: int = 0
-    started: float = 0.0
 
     @property
     def key(self) -> tuple:
@@ -92,15 +90,11 @@ class _RowStopper:
         if text.endswith("\ufffd"):  # an incomplete multi-byte character
             safe = min(safe, len(text) - 1)
         if safe > row.sent:
-            if row.stream.first_token_s is None:
-                row.stream.first_token_s = time.perf_counter() - row.started
             row.stream.put(text[row.sent : safe])
             row.sent = safe
 
     def _end(self, row: StreamRequest, reason: str) -> None:
         if reason != "cancelled" and len(row.text) > row.sent:
-            if row.stream.first_token_s is None:
-                row.stream.first_token_s = time.perf_counter() - row.started
             row.stream.put(row.text[row.sent :])
             row.sent = len(row.text)
         row.done = True
@@ -118,7 +112,6 @@ class BatchScheduler:
         self.batches: list[int] = []  # sizes of the batches run so far (for tests and benchmarks)
 
     def submit(self, req: StreamRequest) -> TokenStream:
-        req.started = time.perf_counter()
         with self._cond:
             self._pending.append(req)
             if self._thread is None:

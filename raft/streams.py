@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -48,13 +49,18 @@ class TokenStream:
         self.first_token_s: float | None = None
         self._queue: queue.Queue = queue.Queue()
         self._error: BaseException | None = None
+        self._t0 = time.perf_counter()
 
     # producer side -------------------------------------------------------------------------
     def put(self, delta: str) -> None:
         if delta:
+            if self.first_token_s is None:
+                self.first_token_s = time.perf_counter() - self._t0
             self._queue.put(delta)
 
-    def finish(self, reason: str | None, usage: StreamUsage | None = None, error: BaseException | None = None) -> None:
+    def finish(
+        self, reason: str | None, usage: StreamUsage | None = None, error: BaseException | None = None
+    ) -> None:
         self.finish_reason, self.usage, self._error = reason, usage, error
         self._queue.put(_END)
 
