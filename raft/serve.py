@@ -24,7 +24,6 @@ SSE through StreamingResponse, and blocking retrieval/generation on the worker t
 requests run concurrently while the event loop stays responsive.
 """
 
-import asyncio
 import hmac
 import json
 import logging
@@ -145,7 +144,9 @@ def _validation_error(exc: ValidationError) -> ApiError:
     for err in exc.errors()[:5]:
         loc = ".".join(str(p) for p in err["loc"])
         param = param or str(err["loc"][0]) if err["loc"] else param
-        if err["type"] == "extra_forbidden":
+        if loc == "messages" and err["type"] == "too_short":
+            problems.append("'messages' must be a non-empty list")
+        elif err["type"] == "extra_forbidden":
             problems.append(f"'{loc}' is not supported by this server")
         else:
             problems.append(f"{loc}: {err['msg']}")
@@ -326,6 +327,10 @@ class Monitor:
         seconds = time.perf_counter() - t0
         if final.finish_reason == "cancelled":
             self.metrics.cancelled.labels(req.model).inc()
+            if final.completion_tokens:
+                self.metrics.tokens.labels(req.model).inc(final.completion_tokens)
+            if retrieval is not None and self.request_log is not None:
+                self.request_log.write(answer_record(retrieval, final, seconds, "serve"))
             return
         ttft = None
         if final.first_token_s is not None:
@@ -423,14 +428,67 @@ async def _cancel_on_exit(lines: Iterator[str], cancel: threading.Event):
     """Relay a blocking SSE iterator; if the client goes away (this task is cancelled), cancel generation."""
     from starlette.concurrency import iterate_in_threadpool
 
+    finished = False
     try:
         async for line in iterate_in_threadpool(lines):
             yield line
-    except (asyncio.CancelledError, GeneratorExit):
-        cancel.set()
-        raise
+        finished = True
     finally:
-        cancel.set()  # harmless once finished; stops the model when the client left
+        if not finished:  # the client left: stop the model, then let the stream record its end
+            cancel.set()
+            threading.Thread(target=_drain, args=(lines,), daemon=True).start()
+
+
+def _drain(lines: Iterator[str], attempts: int = 600) -> None:
+    """Run an abandoned SSE iterator to its end (it stops at once: its generation is cancelled)."""
+    for _ in range(attempts):
+        try:
+            for _ in lines:
+                pass
+            return
+        except ValueError:  # still advancing in the worker thread the client left behind
+            time.sleep(0.05)
+
+
+class _AuthAndCount:
+    """ASGI middleware: Bearer API key on every route (401 otherwise), and a request counter.
+
+    Plain ASGI (not BaseHTTPMiddleware), so a client's disconnect still reaches the streaming response.
+    """
+
+    def __init__(self, app: Any, api_key: str | None, metrics: Metrics) -> None:
+        self.app, self.metrics = app, metrics
+        self.expected = f"Bearer {api_key}".encode() if api_key else None
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        from fastapi.responses import JSONResponse
+
+        path = scope["path"]
+        if self.expected is not None:
+            given = dict(scope["headers"]).get(b"authorization", b"")
+            if not hmac.compare_digest(given, self.expected):
+                self.metrics.requests.labels(path, "", "401").inc()
+                err = ApiError(
+                    401, "missing or wrong API key; send Authorization: Bearer KEY", "invalid_api_key"
+                )
+                resp = JSONResponse(err.body(), status_code=401, headers={"WWW-Authenticate": "Bearer"})
+                await resp(scope, receive, send)
+                return
+        status = {"code": 500}
+
+        async def send_and_note(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            model = (scope.get("state") or {}).get("model", "")
+            self.metrics.requests.labels(path, model, str(status["code"])).inc()
 
 
 def create_app(engine: ChatEngine, cfg: ServeConfig = ServeConfig(), metrics: Metrics | None = None):
@@ -451,20 +509,7 @@ def create_app(engine: ChatEngine, cfg: ServeConfig = ServeConfig(), metrics: Me
     monitor = Monitor(metrics, request_log)
     app.state.metrics, app.state.monitor = metrics, monitor
 
-    @app.middleware("http")
-    async def _auth_and_count(request: Request, call_next):
-        if api_key is not None:
-            given = request.headers.get("authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {api_key}".encode()):
-                metrics.requests.labels(request.url.path, "", "401").inc()
-                err = ApiError(
-                    401, "missing or wrong API key; send Authorization: Bearer KEY", "invalid_api_key"
-                )
-                return JSONResponse(err.body(), status_code=401, headers={"WWW-Authenticate": "Bearer"})
-        response = await call_next(request)
-        model = getattr(request.state, "model", "")
-        metrics.requests.labels(request.url.path, model, str(response.status_code)).inc()
-        return response
+    app.add_middleware(_AuthAndCount, api_key=api_key, metrics=metrics)
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -474,14 +519,18 @@ def create_app(engine: ChatEngine, cfg: ServeConfig = ServeConfig(), metrics: Me
     async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
         return JSONResponse(ApiError(exc.status_code, str(exc.detail)).body(), status_code=exc.status_code)
 
-    @app.exception_handler(Exception)
-    async def _server_error(_: Request, exc: Exception) -> JSONResponse:
+    @app.exception_handler(RaftError)
+    async def _raft_error(_: Request, exc: RaftError) -> JSONResponse:
         if isinstance(exc, UpstreamError):  # the endpoint's own status and message
             return JSONResponse(ApiError(exc.status, exc.message, exc.code).body(), status_code=exc.status)
+        log.error("request failed: %s", exc)
+        return JSONResponse(ApiError(502, str(exc), "server_error").body(), status_code=502)
+
+    @app.exception_handler(Exception)
+    async def _server_error(_: Request, exc: Exception) -> JSONResponse:
         log.exception("request failed")
-        status = 502 if isinstance(exc, RaftError) else 500
         return JSONResponse(
-            ApiError(status, f"{type(exc).__name__}: {exc}", "server_error").body(), status_code=status
+            ApiError(500, f"{type(exc).__name__}: {exc}", "server_error").body(), status_code=500
         )
 
     @app.get("/health")
@@ -508,7 +557,7 @@ def create_app(engine: ChatEngine, cfg: ServeConfig = ServeConfig(), metrics: Me
         if len(raw) > cfg.max_body_bytes:
             raise ApiError(413, f"request body over {cfg.max_body_bytes:,} bytes", "request_too_large")
         req = parse_request(raw or b"null", engine)
-        request.state.model = req.model
+        request.scope.setdefault("state", {})["model"] = req.model
         retrieval = await run_in_threadpool(retrieve_for, req, engine)
         if req.stream:
             cancel = threading.Event()
