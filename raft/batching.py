@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,8 +52,8 @@ class StreamRequest:
 class _RowStopper:
     """The per-row StoppingCriteria: streams new text and decides which rows are finished."""
 
-    def __init__(self, rows: list[StreamRequest], tokenizer: Any, eos: set[int]) -> None:
-        self.rows, self.tokenizer, self.eos = rows, tokenizer, eos
+    def __init__(self, rows: list[StreamRequest], tokenizer: Any, eos: set[int], counts: Counter) -> None:
+        self.rows, self.tokenizer, self.eos, self.counts = rows, tokenizer, eos, counts
 
     def __call__(self, input_ids, scores, **kwargs):
         import torch
@@ -94,6 +95,7 @@ class _RowStopper:
             row.sent = safe
 
     def _end(self, row: StreamRequest, reason: str) -> None:
+        self.counts[reason] += 1
         if reason != "cancelled" and len(row.text) > row.sent:
             row.stream.put(row.text[row.sent :])
             row.sent = len(row.text)
@@ -110,6 +112,7 @@ class BatchScheduler:
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
         self.batches: list[int] = []  # sizes of the batches run so far (for tests and benchmarks)
+        self.finished: Counter = Counter()  # finish reasons so far
 
     def submit(self, req: StreamRequest) -> TokenStream:
         with self._cond:
@@ -135,6 +138,7 @@ class BatchScheduler:
             for r in self._take():
                 if r.stream.cancelled:  # the client left while waiting: never reaches the model
                     r.done = True
+                    self.finished["cancelled"] += 1
                     r.stream.finish("cancelled", StreamUsage(0, 0))
                 else:
                     batch.append(r)
@@ -163,7 +167,7 @@ class BatchScheduler:
             "max_new_tokens": max(r.max_new_tokens for r in batch),
             "eos_token_id": gen._eos,
             "pad_token_id": tok.pad_token_id,
-            "stopping_criteria": StoppingCriteriaList([_RowStopper(batch, tok, set(gen._eos))]),
+            "stopping_criteria": StoppingCriteriaList([_RowStopper(batch, tok, set(gen._eos), self.finished)]),
         }
         if first.temperature > 0:
             kwargs.update(do_sample=True, temperature=first.temperature, top_p=first.top_p)
