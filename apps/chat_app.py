@@ -335,9 +335,32 @@ def launch(engine: ChatEngine, cfg: ChatAppConfig = ChatAppConfig(), block: bool
         share=cfg.share,
         auth=auth,
         show_error=True,
-        prevent_thread_lock=not block,
+        prevent_thread_lock=True,
         footer_links=["api"],
         css=CSS,
         max_file_size="10mb",
     )
+    add_metrics_route(demo.server_app, metrics)
+    if block:
+        demo.block_thread()
     return demo
+
+
+def add_metrics_route(app: Any, metrics: Metrics) -> None:
+    """`GET /metrics` (Prometheus) on the Gradio server, behind the app's login when it has one."""
+    from fastapi import Request
+    from fastapi.responses import JSONResponse, Response
+
+    def prometheus(request: Request) -> Response:
+        if app.auth is not None:
+            token = request.cookies.get(f"access-token-{app.cookie_id}") or request.cookies.get(
+                f"access-token-unsecure-{app.cookie_id}"
+            )
+            if app.tokens.get(token) is None:
+                return JSONResponse({"error": "Not authenticated"}, status_code=401)
+        data, content_type = metrics.render()
+        return Response(data, media_type=content_type)
+
+    app.add_api_route("/metrics", prometheus, methods=["GET"])
+    # Gradio's own routes come first; move ours ahead of any catch-all
+    app.router.routes.insert(0, app.router.routes.pop())

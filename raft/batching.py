@@ -167,7 +167,9 @@ class BatchScheduler:
             "max_new_tokens": max(r.max_new_tokens for r in batch),
             "eos_token_id": gen._eos,
             "pad_token_id": tok.pad_token_id,
-            "stopping_criteria": StoppingCriteriaList([_RowStopper(batch, tok, set(gen._eos), self.finished)]),
+            "stopping_criteria": StoppingCriteriaList(
+                [_RowStopper(batch, tok, set(gen._eos), self.finished)]
+            ),
         }
         if first.temperature > 0:
             kwargs.update(do_sample=True, temperature=first.temperature, top_p=first.top_p)

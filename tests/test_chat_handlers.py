@@ -33,11 +33,8 @@ class FlakyGenerator:
 
 
 def _respond(handlers, message, state):
-    final = None
-    for final in handlers.respond(
-        message, state["a"], [], state["turns"], [], "rag", False, 2, 0.0, 16, False
-    ):  # noqa: B007
-        pass
+    updates = handlers.respond(message, state["a"], [], state["turns"], [], "rag", False, 2, 0.0, 16, False)
+    *_, final = updates
     _, state["a"], _, _, state["turns"], _, status = final
     return status
 
@@ -59,6 +56,8 @@ def test_a_rating_after_a_failed_answer_lands_on_the_question_it_rates(tmp_path)
     (row,) = store.read()
     assert row["question"] == "What is the mailbox quota?" and row["rating"] == "down"
     assert row["turn_id"] == state["turns"][1]["turn_id"] != state["turns"][0]["turn_id"]
+    text = handlers.metrics.render()[0].decode()
+    assert 'raft_feedback_total{rating="down"} 1.0' in text and 'raft_feedback_total{rating="up"}' not in text
 
 
 @pytest.mark.slow
