@@ -130,7 +130,14 @@ def test_lora_is_merged_for_inference_with_identical_greedy_output(lora_dir, tin
         return out[0, enc["input_ids"].shape[1] :].tolist()
 
     assert greedy_ids(merged) == greedy_ids(unmerged)  # token for token
-    assert greedy_ids(merged) != greedy_ids(base)  # the adapter does change the output
+    import torch
+
+    with torch.inference_mode():
+        logits = {
+            name: g.model(**enc).logits[0, -1] for name, g in (("m", merged), ("u", unmerged), ("b", base))
+        }
+    assert torch.allclose(logits["m"], logits["u"], atol=1e-4)
+    assert (logits["m"] - logits["b"]).abs().max() > 1e-2  # the adapter does change the model
     cfg = DecodingConfig(max_new_tokens=16)
     assert [c.text for c in merged.generate([conv], cfg)] == [c.text for c in unmerged.generate([conv], cfg)]
     assert "".join(merged.stream(conv, cfg)) == "".join(unmerged.stream(conv, cfg))
