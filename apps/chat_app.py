@@ -348,10 +348,10 @@ def launch(engine: ChatEngine, cfg: ChatAppConfig = ChatAppConfig(), block: bool
 
 def add_metrics_route(app: Any, metrics: Metrics) -> None:
     """`GET /metrics` (Prometheus) on the Gradio server, behind the app's login when it has one."""
-    from fastapi import Request
-    from fastapi.responses import JSONResponse, Response
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
 
-    def prometheus(request: Request) -> Response:
+    def prometheus(request) -> Response:
         if app.auth is not None:
             token = request.cookies.get(f"access-token-{app.cookie_id}") or request.cookies.get(
                 f"access-token-unsecure-{app.cookie_id}"
@@ -361,6 +361,4 @@ def add_metrics_route(app: Any, metrics: Metrics) -> None:
         data, content_type = metrics.render()
         return Response(data, media_type=content_type)
 
-    app.add_api_route("/metrics", prometheus, methods=["GET"])
-    # Gradio's own routes come first; move ours ahead of any catch-all
-    app.router.routes.insert(0, app.router.routes.pop())
+    app.router.routes.insert(0, Route("/metrics", prometheus, methods=["GET"]))  # ahead of Gradio's routes
