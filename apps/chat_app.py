@@ -6,6 +6,8 @@ from __future__ import annotations
 import html
 import logging
 import os
+import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ from raft.citations import highlight_html
 from raft.engine import Answer, ChatEngine, ChatSettings, Retrieval
 from raft.errors import RaftError
 from raft.feedback import FeedbackRecord, FeedbackStore
+from raft.monitoring import Metrics, RequestLog, RequestLogConfig, answer_record
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +38,8 @@ class ChatAppConfig:
     feedback: Path = Path("feedback.jsonl")
     concurrency: int = 4
     title: str = "RAFT chat"
+    request_log: Path | None = None
+    request_log_max_bytes: int = 10 * 1024 * 1024
 
 
 def parse_auth(value: str | None) -> tuple[str, str] | None:
@@ -79,9 +84,10 @@ def _text(content: Any) -> str:
     return ""
 
 
-def _record(retrieval: Retrieval, ans: Answer) -> dict[str, Any]:
+def _record(retrieval: Retrieval, ans: Answer, turn_id: str) -> dict[str, Any]:
     cited = ans.cited_sources()
     return {
+        "turn_id": turn_id,
         "question": retrieval.question,
         "query": retrieval.query,
         "answer": ans.raw,
@@ -93,11 +99,27 @@ def _record(retrieval: Retrieval, ans: Answer) -> dict[str, Any]:
     }
 
 
-class ChatHandlers:
-    """Event handlers: thin adapters from Gradio values to the engine."""
+def _failed(retrieval: Retrieval, model: str, turn_id: str, error: str) -> dict[str, Any]:
+    """The turn record of an answer that failed: keeps turns aligned with the chat's messages."""
+    return {"turn_id": turn_id, "question": retrieval.question, "model": model, "error": error}
 
-    def __init__(self, engine: ChatEngine, store: FeedbackStore) -> None:
+
+class ChatHandlers:
+    """Event handlers: thin adapters from Gradio values to the engine.
+
+    Each question gets a turn id; the turn lists hold one record per answered (or failed) question,
+    in the order of the chat's assistant messages, so a 👍/👎 always lands on the question it rates.
+    """
+
+    def __init__(
+        self,
+        engine: ChatEngine,
+        store: FeedbackStore,
+        metrics: Metrics | None = None,
+        request_log: RequestLog | None = None,
+    ) -> None:
         self.engine, self.store = engine, store
+        self.metrics, self.request_log = metrics or Metrics(), request_log
 
     def respond(
         self, message, hist_a, hist_b, turns_a, turns_b, model, compare, k, temperature, max_tokens, hybrid
@@ -119,12 +141,15 @@ class ChatHandlers:
         hists = [hist_a, hist_b][: len(models)]
         for h in hists:
             h += [{"role": "user", "content": retrieval.question}, {"role": "assistant", "content": "…"}]
+        turn_id = uuid.uuid4().hex[:16]
         latest: dict[str, Answer] = {}
         status = (
             f"Retrieved {len(retrieval.hits)} chunks in {retrieval.overhead_s * 1000:.0f} ms; generating…"
         )
+        t0 = time.perf_counter()
+        updates = self.engine.compare(retrieval, models, settings)
         try:
-            for latest in self.engine.compare(retrieval, models, settings):  # noqa: B007
+            for latest in updates:  # noqa: B007
                 for h, m in zip(hists, models, strict=False):
                     h[-1] = {"role": "assistant", "content": latest[m].markdown or "…"}
                 yield (
@@ -138,6 +163,9 @@ class ChatHandlers:
                 )
         except Exception as exc:
             log.exception("generation failed")
+            for h, turns, m in zip(hists, [turns_a, turns_b], models, strict=False):
+                h[-1] = {"role": "assistant", "content": f"_(generation failed: {exc})_"}
+                turns.append(_failed(retrieval, m, turn_id, str(exc)))
             yield (
                 "",
                 hist_a,
@@ -148,11 +176,23 @@ class ChatHandlers:
                 f"⚠️ generation failed: {exc}",
             )
             return
+        finally:
+            updates.close()  # a client that left cancels the generation here
+        self.metrics.retrieval.observe(retrieval.overhead_s)
         for h, turns, m in zip(hists, [turns_a, turns_b], models, strict=False):
             h[-1] = {"role": "assistant", "content": latest[m].markdown or "_(the model returned no text)_"}
-            turns.append(_record(retrieval, latest[m]))
+            turns.append(_record(retrieval, latest[m], turn_id))
+            self._observe(retrieval, latest[m], time.perf_counter() - t0)
         done = f"Answered with {', '.join(MODEL_LABELS.get(m, m) for m in models)}. Rate each answer with its thumbs."
         yield "", hist_a, hist_b, sources_html(retrieval, list(latest.values())), turns_a, turns_b, done
+
+    def _observe(self, retrieval: Retrieval, ans: Answer, seconds: float) -> None:
+        from raft.prompts import is_abstention
+
+        ttft = None if ans.first_token_s is None else ans.first_token_s + retrieval.overhead_s
+        self.metrics.observe_answer(ans.model, is_abstention(ans.answer), ans.completion_tokens, seconds, ttft)
+        if self.request_log is not None:
+            self.request_log.write(answer_record(retrieval, ans, seconds, "chat"))
 
     def feedback(self, turns, comment, data) -> tuple[str, str]:
         liked = data.liked
@@ -162,9 +202,13 @@ class ChatHandlers:
         answer_number = index // 2
         if not turns or answer_number >= len(turns):
             return comment, "⚠️ That answer is still being written; rate it when it is finished."
+        turn = turns[answer_number]
+        if turn.get("error"):
+            return comment, "⚠️ That answer failed, so there is nothing to rate; ask again."
         rating = "up" if liked is True or str(liked).lower() == "like" else "down"
-        row = dict(turns[answer_number], rating=rating, comment=comment or "")
+        row = dict(turn, rating=rating, comment=comment or "")
         self.store.add(FeedbackRecord(**row))
+        self.metrics.feedback.labels(rating).inc()
         return (
             "",
             f"Thanks: rating ({'helpful' if rating == 'up' else 'not helpful'}) saved to {self.store.path.name}.",
@@ -181,11 +225,17 @@ class ChatHandlers:
         return f"Added {len(added)} document(s) to the index: {', '.join(added)}"
 
 
-def build_app(engine: ChatEngine, store: FeedbackStore, title: str = ChatAppConfig.title):
+def build_app(
+    engine: ChatEngine,
+    store: FeedbackStore,
+    title: str = ChatAppConfig.title,
+    metrics: Metrics | None = None,
+    request_log: RequestLog | None = None,
+):
     """The Blocks UI."""
     import gradio as gr
 
-    h = ChatHandlers(engine, store)
+    h = ChatHandlers(engine, store, metrics, request_log)
     models = engine.models
     default_model = "raft" if "raft" in models else models[0]
     with gr.Blocks(title=title) as demo:
@@ -272,7 +322,11 @@ def launch(engine: ChatEngine, cfg: ChatAppConfig = ChatAppConfig(), block: bool
     """Start the app on cfg.host:cfg.port (loopback unless told otherwise)."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     auth = parse_auth(cfg.auth)
-    demo = build_app(engine, FeedbackStore(cfg.feedback), cfg.title)
+    metrics = Metrics()
+    request_log = None
+    if cfg.request_log is not None:
+        request_log = RequestLog(RequestLogConfig(cfg.request_log, cfg.request_log_max_bytes))
+    demo = build_app(engine, FeedbackStore(cfg.feedback), cfg.title, metrics, request_log)
     demo.queue(default_concurrency_limit=cfg.concurrency)
     log.info("chat app on http://%s:%d (feedback -> %s)", cfg.host, cfg.port, cfg.feedback)
     demo.launch(
@@ -281,9 +335,30 @@ def launch(engine: ChatEngine, cfg: ChatAppConfig = ChatAppConfig(), block: bool
         share=cfg.share,
         auth=auth,
         show_error=True,
-        prevent_thread_lock=not block,
+        prevent_thread_lock=True,
         footer_links=["api"],
         css=CSS,
         max_file_size="10mb",
     )
+    add_metrics_route(demo.server_app, metrics)
+    if block:
+        demo.block_thread()
     return demo
+
+
+def add_metrics_route(app: Any, metrics: Metrics) -> None:
+    """`GET /metrics` (Prometheus) on the Gradio server, behind the app's login when it has one."""
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+
+    def prometheus(request) -> Response:
+        if app.auth is not None:
+            token = request.cookies.get(f"access-token-{app.cookie_id}") or request.cookies.get(
+                f"access-token-unsecure-{app.cookie_id}"
+            )
+            if app.tokens.get(token) is None:
+                return JSONResponse({"error": "Not authenticated"}, status_code=401)
+        data, content_type = metrics.render()
+        return Response(data, media_type=content_type)
+
+    app.router.routes.insert(0, Route("/metrics", prometheus, methods=["GET"]))  # ahead of Gradio's routes

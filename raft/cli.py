@@ -517,6 +517,12 @@ def _engine_options(command):
         click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port to listen on."),
         click.option("--trust-remote-code", is_flag=True,
                      help="Run modelling code shipped with a hub model (only for models you trust) [off]."),
+        click.option("--no-merge", is_flag=True, default=False,
+                     help="Keep a LoRA adapter unmerged (slower; by default it is merged into an in-memory copy)."),
+        click.option("--request-log", type=click.Path(dir_okay=False), default=None,
+                     help="JSONL file logging each answer (question, chunk ids, answer, citations, latency)."),
+        click.option("--request-log-max-bytes", type=click.IntRange(min=1024), default=None,
+                     help="Rotate the request log at this size; 5 old files are kept [10485760]."),
     ]):
         command = option(command)
     return command
@@ -531,7 +537,8 @@ def _engine_options(command):
               help="JSONL file the 👍/👎 ratings are appended to [feedback.jsonl].")
 @click.option("--concurrency", type=click.IntRange(min=1), default=None, help="Requests answered at once [4].")
 def chat_cmd(index_dir: str, model: str, adapter: str | None, rag_model: str | None, device: str | None,
-             trust_remote_code: bool, **options) -> None:
+             trust_remote_code: bool, no_merge: bool,
+             **options) -> None:
     """Gradio chat app over INDEX_DIR: streaming answers with citations, sources, compare mode, feedback.
 
     \b
@@ -545,18 +552,21 @@ def chat_cmd(index_dir: str, model: str, adapter: str | None, rag_model: str | N
     from raft.engine import build_engine
 
     overrides = {k: v for k, v in options.items() if v is not None}
-    if "feedback" in overrides:
-        overrides["feedback"] = Path(overrides["feedback"])
+    for key in ("feedback", "request_log"):
+        if key in overrides:
+            overrides[key] = Path(overrides[key])
     cfg = ChatAppConfig(**overrides)
     parse_auth(cfg.auth)
-    launch(build_engine(Path(index_dir), model, adapter, rag_model, device, trust_remote_code), cfg)
+    launch(build_engine(Path(index_dir), model, adapter, rag_model, device, trust_remote_code, merge=not no_merge), cfg)
 
 
 @cli.command("serve")
 @click.argument("index_dir", type=click.Path())
 @_engine_options
+@click.option("--api-key", default=None, help="Require Authorization: Bearer KEY on every route [env RAFT_SERVE_API_KEY].")
 def serve_cmd(index_dir: str, model: str, adapter: str | None, rag_model: str | None, device: str | None,
-              trust_remote_code: bool, **options) -> None:
+              trust_remote_code: bool, no_merge: bool,
+              **options) -> None:
     """OpenAI-compatible API over INDEX_DIR: /v1/models and /v1/chat/completions (streaming or not).
 
     Model names: `rag` (base) and `raft` (tuned). Requests without a system message get server-side
@@ -564,16 +574,20 @@ def serve_cmd(index_dir: str, model: str, adapter: str | None, rag_model: str | 
 
     \b
     Example:
-      raft serve indexes/helpdesk --model BASE --adapter models/raft --port 8000
-      curl http://127.0.0.1:8000/v1/models
+      raft serve indexes/helpdesk --model BASE --adapter models/raft --port 8000 --api-key "$KEY"
+      curl -H "Authorization: Bearer $KEY" http://127.0.0.1:8000/v1/models
     """
     from pathlib import Path
 
     from raft.engine import build_engine
-    from raft.serve import ServeConfig, serve
+    from raft.serve import ServeConfig, resolve_api_key, serve
 
-    cfg = ServeConfig(**{k: v for k, v in options.items() if v is not None})
-    serve(build_engine(Path(index_dir), model, adapter, rag_model, device, trust_remote_code), cfg)
+    overrides = {k: v for k, v in options.items() if v is not None}
+    if "request_log" in overrides:
+        overrides["request_log"] = Path(overrides["request_log"])
+    cfg = ServeConfig(**overrides)
+    resolve_api_key(cfg.api_key)  # a bad key fails before the models load
+    serve(build_engine(Path(index_dir), model, adapter, rag_model, device, trust_remote_code, merge=not no_merge), cfg)
 
 
 @cli.group("feedback")
@@ -608,6 +622,31 @@ def feedback_export_cmd(feedback_file: str, out: str, as_: str, index_dir: str |
     counts = export_feedback(Path(feedback_file), Path(out), as_, overwrite)
     click.echo(f"wrote {counts['written']} questions to {out} "
                f"({counts['skipped']} of {counts['ratings']} rated questions skipped: 👎 or no verified answer)")
+    click.echo("note: the answers are the model's own (rated 👍), not human-written gold; every row says "
+               "answer_source=model. Scoring the same model on them measures self-agreement, not accuracy.")
+
+
+@feedback_group.command("report")
+@click.argument("feedback_file", type=click.Path(), required=False)
+@click.option("--requests", type=click.Path(dir_okay=False), default=None,
+              help="Request log of `raft serve/chat --request-log` (abstentions, unanswered questions).")
+@click.option("-o", "--out", type=click.Path(file_okay=False), required=True, help="Report directory to write.")
+@click.option("--top", type=click.IntRange(min=1), default=10, show_default=True,
+              help="How many of the most often unanswered questions to list.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing report directory.")
+def feedback_report_cmd(feedback_file: str | None, requests: str | None, out: str, top: int, overwrite: bool) -> None:
+    """Summarise ratings, abstentions and the most often unanswered questions (report.md/json/png)."""
+    from pathlib import Path
+
+    from raft.feedback_report import write_report
+
+    s = write_report(Path(feedback_file) if feedback_file else None, Path(requests) if requests else None,
+                     Path(out), top, overwrite)
+    rate = "n/a" if s["abstain_rate"] is None else f"{s['abstain_rate']:.0%}"
+    click.echo(f"{s['ratings']['up']} 👍 / {s['ratings']['down']} 👎; {s['answers']} logged answers, "
+               f"{rate} abstained; report in {out}/report.md")
+    for q in s["most_unanswered"][:3]:
+        click.echo(f"  unanswered {q['count']}×: {q['question']}")
 
 
 # ---- end chat / serve / feedback -------------------------------------------------------------

@@ -92,6 +92,9 @@ class ChatSettings:
     temperature: float = 0.0
     max_new_tokens: int = 256
     hybrid: bool | None = None  # None: the index's own default
+    top_p: float = 1.0
+    seed: int | None = None  # set: sampling is reproducible (the request runs in a batch of its own)
+    stop: tuple[str, ...] = ()  # the answer ends before the first of these strings
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,11 @@ class EngineLimits:
     max_k: int = 20
     max_new_tokens: int = 2048
     max_temperature: float = 2.0
+    max_stop: int = 4
+
+
+class MessageTooLong(RaftError):
+    """The question is over the engine's length limit."""
 
 
 @dataclass(frozen=True)
@@ -130,6 +138,10 @@ class Answer:
     done: bool = False
     seconds: float = 0.0
     answer: str | None = None
+    finish_reason: str | None = None  # stop, length or cancelled (final answer only)
+    prompt_tokens: int | None = None  # from the model's tokenizer, chat template included
+    completion_tokens: int | None = None
+    first_token_s: float | None = None
 
     def cited_sources(self) -> dict[int, list[str]]:
         """Source number (1-based) -> the quotes found in it."""
@@ -164,7 +176,7 @@ class ChatEngine:
         if not text:
             raise RaftError("the message is empty; type a question")
         if len(text) > self.limits.max_question_chars:
-            raise RaftError(
+            raise MessageTooLong(
                 f"the message has {len(text):,} characters, the limit is {self.limits.max_question_chars:,}; "
                 "ask a shorter question"
             )
@@ -182,6 +194,10 @@ class ChatEngine:
             problems.append(
                 f"max new tokens must be between 1 and {lim.max_new_tokens} (got {settings.max_new_tokens})"
             )
+        if not 0.0 < settings.top_p <= 1.0:
+            problems.append(f"top_p must be in (0, 1] (got {settings.top_p})")
+        if len(settings.stop) > lim.max_stop or any(not s for s in settings.stop):
+            problems.append(f"stop takes up to {lim.max_stop} non-empty strings")
         if problems:
             raise RaftError("; ".join(problems))
 
@@ -204,21 +220,31 @@ class ChatEngine:
         return Retrieval(question, query, hits, messages, time.perf_counter() - t0)
 
     def stream(
-        self, retrieval: Retrieval, model: str, settings: ChatSettings | None = None
+        self,
+        retrieval: Retrieval,
+        model: str,
+        settings: ChatSettings | None = None,
+        cancel: threading.Event | None = None,
     ) -> Iterator[Answer]:
-        """Partial answers as tokens arrive (Markdown only grows), then a final one with `done=True`."""
-        from raft.generation import DecodingConfig
+        """Partial answers as tokens arrive (Markdown only grows), then a final one with `done=True`.
 
+        Setting `cancel` (or closing this iterator) stops the generation within one decoding step.
+        """
         settings = settings or ChatSettings()
-        gen = self.generator(model)
-        cfg = DecodingConfig(max_new_tokens=settings.max_new_tokens, temperature=settings.temperature)
         renderer = CitationRenderer([h.text for h in retrieval.hits])
         raw, t0 = "", time.perf_counter()
-        for delta in gen.stream(retrieval.messages, cfg):
-            raw += delta
-            if renderer.feed(delta):
-                yield Answer(model, raw, renderer.rendered, tuple(renderer.citations))
+        tokens = open_tokens(self.generator(model), retrieval.messages, settings, cancel)
+        try:
+            for delta in tokens:
+                raw += delta
+                if renderer.feed(delta):
+                    yield Answer(model, raw, renderer.rendered, tuple(renderer.citations))
+        except GeneratorExit:  # the consumer stopped reading: stop the model too
+            if hasattr(tokens, "cancel"):
+                tokens.cancel()
+            raise
         renderer.finish()
+        usage = getattr(tokens, "usage", None)
         yield Answer(
             model,
             raw,
@@ -227,6 +253,10 @@ class ChatEngine:
             done=True,
             seconds=time.perf_counter() - t0,
             answer=extract_answer(raw),
+            finish_reason=getattr(tokens, "finish_reason", "stop"),
+            prompt_tokens=usage.prompt_tokens if usage else None,
+            completion_tokens=usage.completion_tokens if usage else None,
+            first_token_s=getattr(tokens, "first_token_s", None),
         )
 
     def answer(self, retrieval: Retrieval, model: str, settings: ChatSettings | None = None) -> Answer:
@@ -238,17 +268,25 @@ class ChatEngine:
         return final
 
     def compare(
-        self, retrieval: Retrieval, models: Sequence[str], settings: ChatSettings | None = None
+        self,
+        retrieval: Retrieval,
+        models: Sequence[str],
+        settings: ChatSettings | None = None,
+        cancel: threading.Event | None = None,
     ) -> Iterator[dict[str, Answer]]:
-        """Stream several models over the same retrieved chunks at once; yields the latest answer of each."""
+        """Stream several models over the same retrieved chunks at once; yields the latest answer of each.
+
+        Closing this iterator early (the client went away) cancels every model's generation.
+        """
         for m in models:
             self.generator(m)
+        cancel = cancel or threading.Event()
         updates: queue.Queue = queue.Queue()
         latest = {m: Answer(m, "", "") for m in models}
 
         def run(model: str) -> None:
             try:
-                for ans in self.stream(retrieval, model, settings):
+                for ans in self.stream(retrieval, model, settings, cancel):
                     updates.put((model, ans))
             except Exception as exc:  # reported to the consumer, which re-raises
                 updates.put((model, exc))
@@ -257,15 +295,19 @@ class ChatEngine:
         for m in models:
             threading.Thread(target=run, args=(m,), daemon=True).start()
         running = len(models)
-        while running:
-            model, item = updates.get()
-            if item is None:
-                running -= 1
-                continue
-            if isinstance(item, Exception):
-                raise item
-            latest[model] = item
-            yield dict(latest)
+        try:
+            while running:
+                model, item = updates.get()
+                if item is None:
+                    running -= 1
+                    continue
+                if isinstance(item, Exception):
+                    raise item
+                latest[model] = item
+                yield dict(latest)
+        finally:
+            if running:  # stopped early: no one reads the other models any more
+                cancel.set()
 
     def add_documents(self, files: Sequence[Path], names: Sequence[str] | None = None) -> list[str]:
         """Add uploaded files to the index (see `raft.upload`) and swap in the updated retriever."""
@@ -281,12 +323,30 @@ class ChatEngine:
         return getattr(self.retriever, "bm25", None) is not None
 
 
+def open_tokens(gen: Any, messages: list[dict], settings: ChatSettings, cancel: threading.Event | None = None):
+    """The generator's TokenStream for `messages` (a plain `stream` iterator for simple generators)."""
+    from raft.generation import DecodingConfig
+
+    cfg = DecodingConfig(
+        max_new_tokens=settings.max_new_tokens,
+        temperature=settings.temperature,
+        top_p=settings.top_p,
+        seed=settings.seed if settings.seed is not None else DecodingConfig.seed,
+    )
+    if hasattr(gen, "open_stream"):
+        return gen.open_stream(messages, cfg, stop=settings.stop, cancel=cancel, seeded=settings.seed is not None)
+    if settings.stop:
+        raise RaftError(f"model {getattr(gen, 'name', '?')} does not support stop strings")
+    return gen.stream(messages, cfg)
+
+
 def load_generators(
     model: str,
     adapter: str | Path | None = None,
     rag_model: str | None = None,
     device: str | None = None,
     trust_remote_code: bool = False,
+    merge: bool = True,
 ) -> dict[str, Any]:
     """The `rag` (base) and `raft` (tuned) generators for the CLI's --model/--adapter/--rag-model.
 
@@ -304,11 +364,11 @@ def load_generators(
         gens["rag"] = load_generator(rag_model, device=device, name="rag")
     if adapter is not None:
         gens.setdefault("rag", load_generator(model, device=device, name="rag"))
-        gens["raft"] = load_generator(model, adapter=adapter, device=device, name="raft")
+        gens["raft"] = load_generator(model, adapter=adapter, device=device, name="raft", merge=merge)
     elif model.startswith("openai:"):
         gens["raft"] = load_generator(model, device=device, name="raft")
     elif _model_kind(Path(model)) == "model":
-        gens["raft"] = load_generator(model, device=device, name="raft")
+        gens["raft"] = load_generator(model, device=device, name="raft", merge=merge)
         base = json.loads((Path(model) / "manifest.json").read_text()).get("base_model")
         if "rag" not in gens and base:
             try:
@@ -337,9 +397,10 @@ def build_engine(
     rag_model: str | None = None,
     device: str | None = None,
     trust_remote_code: bool = False,
+    merge: bool = True,
 ) -> ChatEngine:
     """Load the index and the generators behind `raft chat` and `raft serve`."""
     from raft.retriever import Retriever
 
     retriever = Retriever.load(Path(index_dir), device=device)
-    return ChatEngine(retriever, load_generators(model, adapter, rag_model, device, trust_remote_code))
+    return ChatEngine(retriever, load_generators(model, adapter, rag_model, device, trust_remote_code, merge))

@@ -22,6 +22,8 @@ from raft.errors import RaftError
 log = logging.getLogger(__name__)
 
 RATINGS = ("up", "down")
+# Exported answers are the model's own (rated 👍 by a user), not independently written gold answers.
+ANSWER_SOURCE = "model (rated helpful by a user)"
 MAX_COMMENT_CHARS = 2000
 
 
@@ -40,6 +42,7 @@ class FeedbackRecord:
     query: str | None = None
     comment: str = ""
     time: str = ""
+    turn_id: str = ""  # the question (turn) this rating is about
 
 
 class FeedbackStore:
@@ -105,11 +108,15 @@ def _qa_row(row: dict[str, Any]) -> dict[str, Any]:
         "answer": answer,
         "doc_id": doc_id,
         "chunk_id": chunk_id,
+        "answer_source": ANSWER_SOURCE,
     }
 
 
 def export_feedback(path: Path, out: Path, as_: str = "qa", overwrite: bool = False) -> dict[str, int]:
     """Write a QA JSONL from feedback; returns counts.
+
+    Every row says `answer_source: "model (rated helpful by a user)"`: the gold answers are the
+    model's own, so scoring that model on them measures agreement with itself, not correctness.
 
     Only 👍 answers are exported (a 👎 says the answer is wrong, so it cannot serve as gold); the latest
     rating of a question wins. `qa`: eval questions — the model's `<ANSWER>:` text becomes the gold
@@ -135,7 +142,9 @@ def export_feedback(path: Path, out: Path, as_: str = "qa", overwrite: bool = Fa
     if not rows:
         raise RaftError(f"no usable ratings in {path} for --as {as_}; rate some answers in `raft chat` first")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    tmp.replace(out)
     log.info("wrote %d questions to %s (%d skipped)", len(rows), out, skipped)
     return {"written": len(rows), "skipped": skipped, "ratings": len(latest)}
 

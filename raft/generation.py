@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from raft import prompts
 from raft.errors import RaftError
 from raft.prompts import PROMPT_VERSION
+from raft.streams import StreamUsage, TokenStream, UpstreamError
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,14 @@ class Generator(Protocol):
     ) -> list[Completion]: ...
 
     def stream(self, messages: list[dict], cfg: DecodingConfig) -> Iterator[str]: ...
+
+    def open_stream(
+        self,
+        messages: list[dict],
+        cfg: DecodingConfig,
+        stop: tuple[str, ...] = (),
+        cancel: threading.Event | None = None,
+    ) -> TokenStream: ...
 
     def count_tokens(self, text: str) -> int: ...
 
@@ -113,22 +122,37 @@ def load_generator(
     force_prompt: bool = False,
     name: str | None = None,
     trust_remote_code: bool = False,
+    merge: bool = True,
 ) -> Generator:
-    """A Generator for `spec`: an HF id/path, a `raft train` MODEL_DIR, or `openai:URL:MODEL`."""
+    """A Generator for `spec`: an HF id/path, a `raft train` MODEL_DIR, or `openai:URL:MODEL`.
+
+    A LoRA adapter is merged into an in-memory copy of the base weights (`merge=False` keeps the
+    PEFT wrapper, which generates several times slower); the files on disk are never changed.
+    """
     if spec.startswith("openai:"):
         m = _OPENAI_SPEC.match(spec)
         if not m:
             raise RaftError(f"cannot parse {spec!r}; write openai:URL:MODEL, e.g. openai:http://127.0.0.1:8000/v1:raft")
         return OpenAIGenerator(m.group(1), m.group(2), name=name)
     ref = resolve_model(spec, adapter, force_prompt)
-    return LocalGenerator(ref, device=device, name=name, trust_remote_code=trust_remote_code)
+    return LocalGenerator(ref, device=device, name=name, trust_remote_code=trust_remote_code, merge=merge)
 
 
 class LocalGenerator:
-    """transformers weights (+ PEFT adapter): batched left-padded generation and token streaming."""
+    """transformers weights (+ PEFT adapter): batched left-padded generation and token streaming.
+
+    Streams of concurrent requests share batches (see `raft.batching`); `generate` (eval) runs its
+    own batches; both hold the model lock while they decode.
+    """
 
     def __init__(
-        self, ref: ModelRef, device: str | None = None, name: str | None = None, trust_remote_code: bool = False
+        self,
+        ref: ModelRef,
+        device: str | None = None,
+        name: str | None = None,
+        merge: bool = True,
+        trust_remote_code: bool = False,
+        max_batch: int = 16,
     ) -> None:
         import torch
 
@@ -154,6 +178,9 @@ class LocalGenerator:
                     f"adapter {ref.adapter} does not fit base model {ref.base} ({str(exc).splitlines()[0][:160]}); "
                     "pass the base model it was trained on"
                 ) from None
+            if merge:  # the weights were just loaded, so this merges into our own copy
+                model = model.merge_and_unload()
+        self.merged = bool(ref.adapter) and merge
         if not self.tokenizer.chat_template:
             raise RaftError(f"model {tok_source} has no chat template; use an instruct/chat model")
         self.tokenizer.padding_side = "left"
@@ -161,9 +188,16 @@ class LocalGenerator:
         self._lock = threading.Lock()
         self._eos = stop_token_ids(self.tokenizer, self.model.generation_config)
         self.adaptation = chat_adaptation(self.tokenizer)
+        from raft.batching import BatchScheduler
+
+        self.scheduler = BatchScheduler(self, max_batch=max_batch)
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def count_prompt_tokens(self, messages: list[dict]) -> int:
+        """Tokens the model reads for `messages`: the chat template's own tokens included."""
+        return self.count_tokens(self._render(messages))
 
     def _render(self, messages: list[dict]) -> str:
         from raft.prompts import adapt_messages, template_kwargs
@@ -219,32 +253,34 @@ class LocalGenerator:
         return [r for r in results if r is not None]
 
     def stream(self, messages: list[dict], cfg: DecodingConfig) -> Iterator[str]:
-        """Yield text pieces as they are generated (generation runs in a worker thread)."""
-        import torch
-        from transformers import TextIteratorStreamer
+        """Yield text pieces as they are generated (batched with concurrent streams), up to a contract stop string."""
+        yield from self.open_stream(messages, cfg, stop=prompts.STOP_STRINGS)
 
-        enc = self.tokenizer(self._render(messages), return_tensors="pt", add_special_tokens=False).to(self.device)
-        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)
-        errors: list[BaseException] = []
+    def open_stream(
+        self,
+        messages: list[dict],
+        cfg: DecodingConfig,
+        stop: tuple[str, ...] = (),
+        cancel: threading.Event | None = None,
+        seeded: bool = False,
+    ) -> TokenStream:
+        """Queue one generation; the TokenStream yields its text, then tells why it ended.
 
-        def work() -> None:
-            try:
-                with self._lock, torch.inference_mode():
-                    if cfg.temperature > 0:
-                        torch.manual_seed(cfg.seed)
-                    self.model.generate(**enc, **self._gen_kwargs(cfg), streamer=streamer)
-            except BaseException as exc:  # surfaced to the consumer below
-                errors.append(exc)
-                streamer.end()
+        `cancel` (or closing the iteration) stops it within one decoding step. Sampling with
+        `seeded=True` runs alone so that the same seed gives the same text.
+        """
+        from raft.batching import StreamRequest
 
-        worker = threading.Thread(target=work, daemon=True)
-        worker.start()
-        for piece in streamer:
-            if piece:
-                yield piece
-        worker.join()
-        if errors:
-            raise errors[0]
+        req = StreamRequest(
+            prompt=self._render(messages),
+            max_new_tokens=cfg.max_new_tokens,
+            temperature=cfg.temperature,
+            top_p=cfg.top_p,
+            seed=cfg.seed if seeded else None,
+            stop=tuple(s for s in stop if s),
+            stream=TokenStream(cancel),
+        )
+        return self.scheduler.submit(req)
 
 
 def cut_at_stop(text: str) -> tuple[str, bool]:
@@ -304,8 +340,7 @@ class OpenAIGenerator:
                 return urllib.request.urlopen(self._request(payload), timeout=self.timeout)
             except urllib.error.HTTPError as exc:
                 if exc.code not in (408, 429) and exc.code < 500 or attempt == self.retries:
-                    detail = exc.read().decode(errors="replace")[:200]
-                    raise RaftError(f"{self.url} answered HTTP {exc.code}: {detail}") from None
+                    raise UpstreamError(exc.code, _error_message(exc.read()), self.url) from None
             except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
                 if attempt == self.retries:
                     raise RaftError(f"cannot reach {self.url} ({exc}); is the server running?") from None
@@ -336,20 +371,82 @@ class OpenAIGenerator:
             return list(pool.map(lambda m: self._one(m, cfg), conversations))
 
     def stream(self, messages: list[dict], cfg: DecodingConfig) -> Iterator[str]:
-        with self._open(self._payload(messages, cfg, stream=True)) as resp:
-            for raw in resp:
-                line = raw.decode(errors="replace").strip()
-                if not line.startswith("data:"):
-                    continue
-                data = line[5:].strip()
-                if data == "[DONE]":
-                    break
-                try:
-                    delta = json.loads(data)["choices"][0].get("delta", {}).get("content")
-                except (json.JSONDecodeError, KeyError, IndexError):
-                    continue
-                if delta:
-                    yield delta
+        yield from self.open_stream(messages, cfg)
+
+    def open_stream(
+        self,
+        messages: list[dict],
+        cfg: DecodingConfig,
+        stop: tuple[str, ...] = (),
+        cancel: threading.Event | None = None,
+        seeded: bool = False,
+    ) -> TokenStream:
+        """Stream from the endpoint (usage requested with stream_options); an error event raises."""
+        payload = {**self._payload(messages, cfg, stream=True), "stream_options": {"include_usage": True}}
+        if stop:
+            payload["stop"] = list(stop)
+        out = TokenStream(cancel)
+        threading.Thread(target=self._pump, args=(payload, out), daemon=True).start()
+        return out
+
+    def _pump(self, payload: dict[str, Any], out: TokenStream) -> None:
+        reason, usage = None, None
+        try:
+            with self._open(payload) as resp:
+                for raw in resp:
+                    if out.cancelled:
+                        out.finish("cancelled", usage)
+                        return
+                    line = raw.decode(errors="replace").strip()
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        reason = reason or "stop"
+                        break
+                    event = _sse_event(data, self.url)
+                    if event.get("usage"):
+                        u = event["usage"]
+                        usage = StreamUsage(int(u.get("prompt_tokens", 0)), int(u.get("completion_tokens", 0)))
+                    for choice in event.get("choices") or []:
+                        out.put(((choice or {}).get("delta") or {}).get("content") or "")
+                        reason = (choice or {}).get("finish_reason") or reason
+            if reason is None:  # neither a finish_reason nor [DONE]: the answer was cut off
+                raise UpstreamError(502, "the stream ended before the answer was complete", self.url)
+            out.finish(reason, usage)
+        except BaseException as exc:  # handed to the consumer
+            out.finish(None, error=exc)
+
+
+def _error_message(body: bytes) -> str:
+    """The `error.message` of an OpenAI-style error body, else the body's start."""
+    text = body.decode(errors="replace")
+    try:
+        err = json.loads(text).get("error")
+        if isinstance(err, dict) and err.get("message"):
+            return str(err["message"])
+        if isinstance(err, str):
+            return err
+    except (json.JSONDecodeError, AttributeError):
+        pass
+    return text[:300]
+
+
+def _sse_event(data: str, url: str) -> dict[str, Any]:
+    """One parsed `data:` event; an `error` event or a broken one raises UpstreamError."""
+    try:
+        event = json.loads(data)
+    except json.JSONDecodeError:
+        raise UpstreamError(502, f"malformed stream event: {data[:120]}", url) from None
+    if not isinstance(event, dict):
+        raise UpstreamError(502, f"malformed stream event: {data[:120]}", url)
+    if event.get("error"):
+        err = event["error"]
+        message = err.get("message", str(err)) if isinstance(err, dict) else str(err)
+        code = err.get("code") if isinstance(err, dict) else None
+        status = code if isinstance(code, int) and 400 <= code < 600 else 502
+        raise UpstreamError(status, message, url, code=code if isinstance(code, str) else None)
+    return event
 
 
 __all__ = [
@@ -360,6 +457,8 @@ __all__ = [
     "ModelRef",
     "OpenAIGenerator",
     "PROMPT_VERSION",
+    "TokenStream",
+    "UpstreamError",
     "load_generator",
     "resolve_model",
 ]

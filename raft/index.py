@@ -46,6 +46,7 @@ FLAT_MAX_CHUNKS = 100_000
 HNSW_MAX_CHUNKS = 1_000_000
 ADD_BATCH = 16_384
 CHUNKER_VERSION = 1
+UPLOADS_DIR = "uploads"  # documents uploaded into an index live in INDEX_DIR/uploads, never in the corpus
 
 
 @dataclass(frozen=True)
@@ -121,8 +122,12 @@ def build_index(cfg: IndexConfig, embedder: Embedder | None = None) -> dict[str,
     chunker = Chunker(embedder.token_spans, cfg.chunk_size, cfg.overlap)
     pool = getattr(embedder, "pool", contextlib.nullcontext)
     with artifacts.staging_dir(cfg.out, overwrite=cfg.overwrite or cfg.update) as tmp, pool():
+        uploads = _keep_uploads(Path(cfg.out), tmp)
         with _Writer(tmp, embedder, cfg.batch_size) as writer:
             _index_documents(corpus, chunker, writer, previous)
+            for doc in uploads:
+                chunks = chunker.split(doc)
+                writer.add(doc, chunks, previous.vectors_for(doc, chunks) if previous else None)
         if writer.rows == 0:
             raise RaftError(_empty_message(cfg.corpus, corpus))
         index_info = _write_faiss(
@@ -157,6 +162,23 @@ def build_index(cfg: IndexConfig, embedder: Embedder | None = None) -> dict[str,
         )
     _log_summary(manifest, corpus)
     return manifest
+
+
+def _keep_uploads(out: Path, tmp: Path) -> list[Document]:
+    """Carry INDEX_DIR/uploads into the new build; its documents get ids and sources under `uploads/`."""
+    import dataclasses
+    import shutil
+
+    src = out / UPLOADS_DIR
+    if not src.is_dir():
+        return []
+    shutil.copytree(src, tmp / UPLOADS_DIR)
+    docs = [
+        dataclasses.replace(d, doc_id=f"{UPLOADS_DIR}/{d.doc_id}", source=f"{UPLOADS_DIR}/{d.source}")
+        for d in Corpus(tmp / UPLOADS_DIR).documents()
+    ]
+    log.info("keeping %d uploaded document(s) from %s", len(docs), src)
+    return docs
 
 
 def _index_documents(corpus: Corpus, chunker: Chunker, writer: _Writer, previous: _Previous | None) -> None:

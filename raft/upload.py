@@ -2,9 +2,11 @@
 
 Every file is checked before anything is written: an allowed document type, a size limit, a plain
 file name (directories, hidden names and `..` are refused, the name is reduced to safe characters)
-and content that the corpus loader can read. Accepted files are copied into `uploads/` inside the
-index's corpus directory, so the corpus stays the single source of the index, and the index is
-updated with `build_index(IndexConfig(..., update=True))`, which embeds only the new chunks.
+and content that the corpus loader can read. Accepted files are copied into `INDEX_DIR/uploads/`,
+a folder the index owns (the source corpus, often a repository checkout, is never written), and
+the index is updated with `build_index(IndexConfig(..., update=True))`, which embeds only the new
+chunks and carries the uploads folder into every later build. A second upload with the same name
+is kept as a new version (`guide.v2.md`, doc id `uploads/guide.v2`), never written over the first.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from raft.errors import RaftError
 
 log = logging.getLogger(__name__)
 
-UPLOAD_SUBDIR = "uploads"
+UPLOAD_SUBDIR = "uploads"  # the same folder name as raft.index.UPLOADS_DIR
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -81,8 +83,19 @@ def check_upload(path: Path, policy: UploadPolicy = UploadPolicy(), name: str | 
     return target
 
 
+def versioned_name(folder: Path, name: str) -> str:
+    """`name`, or `stem.vN.suffix` with the first free N >= 2 when `name` is taken in `folder`."""
+    if not (folder / name).exists():
+        return name
+    stem, suffix = Path(name).stem, Path(name).suffix
+    n = 2
+    while (folder / f"{stem}.v{n}{suffix}").exists():
+        n += 1
+    return f"{stem}.v{n}{suffix}"
+
+
 def corpus_dir(manifest: dict) -> Path:
-    """The corpus directory an index was built from (uploads go under it)."""
+    """The corpus directory an index was built from (read again when the index is updated)."""
     corpus = Path(str(manifest.get("corpus", "")))
     if not corpus.is_dir():
         raise RaftError(
@@ -121,10 +134,15 @@ def add_documents(
         raise RaftError("; ".join(problems))
     manifest = retriever.manifest
     corpus = corpus_dir(manifest)
-    dest = corpus / UPLOAD_SUBDIR
+    dest = Path(retriever.directory) / UPLOAD_SUBDIR
     dest.mkdir(exist_ok=True)
+    stored = []
     for path, target in checked:
-        shutil.copyfile(path, dest / target)
+        target = versioned_name(dest, target)
+        part = dest / f".{target}.part"
+        shutil.copyfile(path, part)
+        part.replace(dest / target)
+        stored.append(target)
     chunking = manifest.get("chunking") or {}
     cfg = IndexConfig(
         corpus=corpus,
@@ -136,6 +154,11 @@ def add_documents(
         hybrid=bool(manifest.get("hybrid")),
         update=True,
     )
-    build_index(cfg, embedder=retriever.embedder)
+    try:
+        build_index(cfg, embedder=retriever.embedder)
+    except BaseException:  # the index is unchanged, so drop what it does not hold
+        for target in stored:
+            (dest / target).unlink(missing_ok=True)
+        raise
     updated = Retriever.load(retriever.directory, embedder=retriever.embedder)
-    return [f"{UPLOAD_SUBDIR}/{Path(t).stem}" for _, t in checked], updated
+    return [f"{UPLOAD_SUBDIR}/{Path(t).stem}" for t in stored], updated

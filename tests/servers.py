@@ -22,7 +22,7 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def raft_process(
-    args: list[str], ready_url: str, log: Path, timeout: float = 240.0
+    args: list[str], ready_url: str, log: Path, timeout: float = 240.0, headers: dict[str, str] | None = None
 ) -> Iterator[subprocess.Popen]:
     """Run `python -m raft ARGS` until `ready_url` answers (bounded wait), then yield; always stopped after."""
     env = dict(
@@ -40,7 +40,7 @@ def raft_process(
                     f"raft {args[0]} exited with {proc.returncode}:\n{log.read_text()[-3000:]}"
                 )
             try:
-                with urllib.request.urlopen(ready_url, timeout=5):
+                with urllib.request.urlopen(urllib.request.Request(ready_url, headers=headers or {}), timeout=5):
                     break
             except OSError:
                 if time.monotonic() > deadline:

@@ -91,6 +91,18 @@ def test_uploads_malformed_refused_good_added_and_found(app):
     assert "zebras across the car park" in text(final[1][-1])
 
 
+def test_metrics_endpoint_counts_the_answers(app):
+    import urllib.request
+
+    from gradio_client import Client
+
+    assert ask(Client(app[0], verbose=False), QUESTION)[0][-1].startswith("Answered")
+    with urllib.request.urlopen(app[0] + "metrics", timeout=30) as resp:
+        text = resp.read().decode()
+    assert 'raft_answers_total{abstained="false",model="raft"}' in text
+    assert 'raft_time_to_first_token_seconds_count{model="raft"}' in text and "raft_retrieval_seconds_count" in text
+
+
 def test_auth_comes_from_the_flag_or_the_environment(monkeypatch):
     from apps.chat_app import ChatAppConfig, parse_auth
     from raft.errors import RaftError

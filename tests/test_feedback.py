@@ -83,6 +83,8 @@ def test_cli_export_and_user_error_exit_code(tmp_path):
     )
     assert ok.returncode == 0, ok.stderr
     assert "wrote 1 questions" in ok.stdout and json.loads(out.read_text())["answer"] == "50 GB"
+    assert "the model's own" in ok.stdout  # the summary says where the gold answers come from
+    assert json.loads(out.read_text())["answer_source"].startswith("model")
     bad = subprocess.run(
         [
             sys.executable,
@@ -100,3 +102,54 @@ def test_cli_export_and_user_error_exit_code(tmp_path):
     )
     assert bad.returncode == 2
     assert bad.stderr.strip().count("\n") == 0 and "does not exist" in bad.stderr
+
+
+def test_feedback_report_counts_ratings_abstentions_and_unanswered_questions(tmp_path):
+    from raft.monitoring import RequestLog, RequestLogConfig
+
+    store = FeedbackStore(tmp_path / "feedback.jsonl")
+    store.add(record("How big is a mailbox?", "up"))
+    store.add(record("Where is the printer?", "down"))
+    log = RequestLog(RequestLogConfig(tmp_path / "requests.jsonl"))
+    for q, abstained in [
+        ("Who owns the moon?", True),
+        ("who owns the  moon?", True),
+        ("Mailbox size?", False),
+    ]:
+        log.write({"model": "raft", "question": q, "abstained": abstained, "chunk_ids": [], "answer": "x"})
+    log.close()
+    out = tmp_path / "report"
+    done = subprocess.run(
+        [sys.executable, "-m", "raft", "feedback", "report", str(store.path), "--requests",
+         str(tmp_path / "requests.jsonl"), "-o", str(out)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "1 👍 / 1 👎" in done.stdout and "67% abstained" in done.stdout
+    summary = json.loads((out / "report.json").read_text())
+    assert summary["most_unanswered"][0] == {"question": "Who owns the moon?", "count": 2}
+    assert {"question": "Where is the printer?", "count": 1} in summary["most_unanswered"]
+    assert summary["answers_by_model"]["raft"] == {"abstained": 2, "answered": 1}
+    assert (out / "report.png").read_bytes()[:4] == b"\x89PNG" and "Most often unanswered" in (
+        out / "report.md"
+    ).read_text()
+    again = subprocess.run([sys.executable, "-m", "raft", "feedback", "report", str(store.path), "-o", str(out)],
+                           capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert again.returncode == 2 and "--overwrite" in again.stderr
+
+
+def test_request_log_rotates_at_its_size_cap(tmp_path):
+    from raft.monitoring import RequestLog, RequestLogConfig, read_request_log
+
+    log = RequestLog(RequestLogConfig(tmp_path / "requests.jsonl", max_bytes=2048, backups=2))
+    for i in range(100):
+        log.write({"question": f"question {i}", "answer": "a" * 50})
+    log.close()
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["requests.jsonl", "requests.jsonl.1", "requests.jsonl.2"]
+    assert all(p.stat().st_size <= 2048 for p in tmp_path.iterdir())
+    rows = read_request_log(tmp_path / "requests.jsonl")
+    assert rows[-1]["question"] == "question 99" and len(rows) < 100  # the oldest were dropped
+    assert [int(r["question"].split()[1]) for r in rows] == sorted(
+        int(r["question"].split()[1]) for r in rows
+    )

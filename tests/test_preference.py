@@ -11,8 +11,8 @@ from raft import artifacts, prompts
 from raft.errors import RaftError
 from raft.feedback import FeedbackRecord, FeedbackStore, export_preference
 from raft.preference import PAIR_KINDS, build_pairs, make_pair, parse_documents
-from raft.train import load_config, train
 from raft.splits import VALIDATION as VALIDATION_SPLIT
+from raft.train import load_config, train
 from tests.test_train import QUESTIONS, make_dataset, small_cfg
 
 DOCS = [

@@ -81,9 +81,51 @@ def test_upload_updates_the_index_incrementally(tmp_path):
     bad.write_bytes(b"%PDF-1.4 truncated")
     with pytest.raises(RaftError, match="bad.pdf"):
         engine.add_documents([doc, bad])
-    assert not (corpus / "uploads" / "Zebra_policy.md").exists()  # nothing written when any file is bad
+    assert not (tmp_path / "index" / "uploads" / "Zebra_policy.md").exists()  # nothing written: a file was bad
     assert engine.add_documents([doc]) == ["uploads/Zebra_policy"]
     assert len(engine.retriever.chunks) > before
     assert engine.retriever.manifest["counts"]["reused"] == before
     hit = engine.retriever.search("who walks zebras across the car park?", k=1)[0]
     assert hit.doc_id == "uploads/Zebra_policy"
+    assert sorted(p.name for p in corpus.iterdir()) == sorted(p.name for p in sorted(SAMPLE_DOCS.rglob("*.md"))[:3])
+
+    doc.write_text("# Zebra crossing policy\n\nFrom May, zebras cross the car park at 10 am instead.\n")
+    assert engine.add_documents([doc]) == ["uploads/Zebra_policy.v2"]  # same name: a new version, both kept
+    stored = sorted(p.name for p in (tmp_path / "index" / "uploads").iterdir())
+    assert stored == ["Zebra_policy.md", "Zebra_policy.v2.md"]
+    assert "9 am" in (tmp_path / "index" / "uploads" / "Zebra_policy.md").read_text()
+    ids = {c.doc_id for c in engine.retriever.chunks}
+    assert {"uploads/Zebra_policy", "uploads/Zebra_policy.v2"} <= ids
+    # a later `raft index --update` keeps the uploads
+    build_index(IndexConfig(corpus=corpus, out=tmp_path / "index", update=True))
+    assert {"uploads/Zebra_policy", "uploads/Zebra_policy.v2"} <= {c.doc_id for c in Retriever.load(tmp_path / "index").chunks}
+
+
+def _tree_digest(root):
+    import hashlib
+
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*")):
+        h.update(str(p.relative_to(root)).encode())
+        if p.is_file():
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+@pytest.mark.slow
+def test_an_upload_never_changes_the_repository_checkout(sample_index, tmp_path):
+    """The bundled index points at corpora/helpdesk/docs: uploads land in the index folder, not there."""
+    from raft.engine import ChatEngine
+    from raft.retriever import Retriever
+
+    index = tmp_path / "index"
+    shutil.copytree(sample_index, index)
+    assert Retriever.load(index).manifest["corpus"] == str(SAMPLE_DOCS.resolve())
+    before = _tree_digest(SAMPLE_DOCS)
+    doc = tmp_path / "faq.md"
+    doc.write_text("# Parking FAQ\n\nVisitors park on level minus two and register at the front desk.\n")
+    engine = ChatEngine(Retriever.load(index), {})
+    assert engine.add_documents([doc]) == ["uploads/faq"]
+    assert (index / "uploads" / "faq.md").is_file()
+    assert _tree_digest(SAMPLE_DOCS) == before
+    assert not (SAMPLE_DOCS / "uploads").exists()
