@@ -128,3 +128,16 @@ def test_reading_stage_on_a_corpus_without_sentences_is_a_user_error(tmp_path):
             TinyModelConfig(out=tmp_path / "m", corpus=root, hidden_size=32, intermediate_size=64, layers=1,
                             heads=2, kv_heads=1, vocab_size=300, pretrain_steps=0, reading_steps=2)
         )
+
+
+def test_cli_missing_exclude_file_is_one_line_error(tmp_path):
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "raft", "tiny-model", "-o", str(tmp_path / "m"), "--exclude-file", str(tmp_path / "x")],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "--exclude-file" in proc.stderr

@@ -119,6 +119,7 @@ def main() -> None:
     ap.add_argument("--max-new-tokens", type=int, default=64)
     ap.add_argument("--val-limit", type=int, default=None)
     ap.add_argument("--skip-raft", action="store_true")
+    ap.add_argument("--reuse-base", type=Path, default=None, help="An existing base model dir (built with the same exclusions).")
     a = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from raft.tiny_model import TinyModelConfig, build_tiny_model
@@ -134,7 +135,7 @@ def main() -> None:
     run = a.work / a.name
     shutil.rmtree(run, ignore_errors=True)
     t0 = time.perf_counter()
-    base = build_tiny_model(
+    base = a.reuse_base or build_tiny_model(
         TinyModelConfig(out=run / "base", corpus=DOCS, vocab_size=a.vocab, hidden_size=a.hidden,
                         intermediate_size=2 * a.hidden, layers=a.layers, heads=a.heads, kv_heads=a.kv_heads,
                         pretrain_steps=a.pretrain_steps, reading_steps=a.reading_steps, reading_lr=a.reading_lr,
@@ -146,8 +147,9 @@ def main() -> None:
     manifest = json.loads((base / "manifest.json").read_text())
     res["base_manifest"] = {k: manifest.get(k) for k in ("parameters", "pretrain_seconds", "reading", "seconds")}
     res["load_after_base"] = load()
-    res["base_rag"] = evaluate(str(base), rows, a.max_new_tokens)
-    print(json.dumps({"name": a.name, "base_rag": res["base_rag"], "base_build_s": res["base_build_s"]}), flush=True)
+    if not a.reuse_base:
+        res["base_rag"] = evaluate(str(base), rows, a.max_new_tokens)
+    print(json.dumps({"name": a.name, "base_rag": res.get("base_rag"), "base_build_s": res["base_build_s"]}), flush=True)
     if not a.skip_raft:
         t0 = time.perf_counter()
         train(TrainConfig(dataset=info["prep"] / "raft-train", out=run / "raft", base_model=str(base), full=True,
