@@ -217,18 +217,34 @@ def generate_cmd(index_dir: str, out: str, **options: object) -> None:
 @click.option("--corpus", type=click.Path(), default=None,
               help="Folder of .md/.txt files for the tokenizer and pretraining [bundled helpdesk docs].")
 @click.option("--pretrain-steps", type=int, default=None, help="Causal-LM pretraining steps (0: random init).")
+@click.option("--reading-steps", type=int, default=None,
+              help="Reading-stage steps: self-supervised questions about the corpus, RAFT answer format [0].")
+@click.option("--reading-lr", type=float, default=None, help="Reading-stage learning rate [2e-3].")
+@click.option("--reading-distractors", type=int, default=None, help="Most distractor chunks per reading task [3].")
+@click.option("--exclude", "exclude", multiple=True, metavar="DOC_ID",
+              help="Keep this document (doc id or path in the corpus) out of all training text. Repeatable.")
+@click.option("--exclude-file", type=click.Path(), default=None,
+              help="File of doc ids to keep out, one per line (e.g. your test documents).")
 @click.option("--seed", type=int, default=None, help="Seed for initialisation and batch order.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output directory.")
-def tiny_model_cmd(out: str, corpus: str | None, pretrain_steps: int | None, seed: int | None,
-                   overwrite: bool) -> None:
-    """Build a small Llama-shaped base model offline (BPE tokenizer, chat template, brief pretraining)."""
+def tiny_model_cmd(out: str, corpus: str | None, pretrain_steps: int | None, reading_steps: int | None,
+                   reading_lr: float | None, reading_distractors: int | None, exclude: tuple[str, ...],
+                   exclude_file: str | None, seed: int | None, overwrite: bool) -> None:
+    """Build a small Llama-shaped base model offline (BPE tokenizer, chat template, pretraining, reading)."""
     from pathlib import Path
 
+    from raft.errors import RaftError
     from raft.tiny_model import TinyModelConfig, build_tiny_model
 
-    overrides = {"pretrain_steps": pretrain_steps, "seed": seed}
+    names = list(exclude)
+    if exclude_file:
+        if not Path(exclude_file).is_file():
+            raise RaftError(f"--exclude-file {exclude_file} does not exist")
+        names += [line.strip() for line in Path(exclude_file).read_text().splitlines() if line.strip()]
+    overrides = {"pretrain_steps": pretrain_steps, "seed": seed, "reading_steps": reading_steps,
+                 "reading_lr": reading_lr, "reading_distractors": reading_distractors}
     cfg = TinyModelConfig(out=Path(out), corpus=Path(corpus) if corpus else None, overwrite=overwrite,
-                          **{k: v for k, v in overrides.items() if v is not None})
+                          exclude=tuple(names), **{k: v for k, v in overrides.items() if v is not None})
     path = build_tiny_model(cfg)
     click.echo(f"base model written to {path} (use it with: raft train DATASET -o MODEL --base-model {path})")
 

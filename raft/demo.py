@@ -297,7 +297,7 @@ def _tiny(cfg: DemoConfig, out: Path) -> None:
             corpus=Path(cfg.corpus),
             pretrain_steps=cfg.tiny_pretrain_steps,
             seed=cfg.seed,
-            exclude_docs=tuple(lineage["splits"]["test"]["held_out_docs"]),
+            exclude=tuple(lineage["splits"]["test"]["held_out_docs"]),
             overwrite=True,
         )
     )

@@ -16,6 +16,7 @@ from typing import Any
 
 from raft import artifacts, prompts
 from raft.errors import RaftError
+from raft.reading import ReadingConfig
 
 log = logging.getLogger(__name__)
 
@@ -55,25 +56,47 @@ class TinyModelConfig:
     batch_size: int = 8
     lr: float = 3e-3
     seed: int = 0
-    exclude_docs: tuple[str, ...] = ()  # document ids left out of the pretraining text (held-out test documents)
     overwrite: bool = False
+    # Reading stage (raft/reading.py): self-supervised questions about the corpus text; 0 steps: none.
+    reading_steps: int = 0
+    reading_batch_size: int = 8
+    reading_lr: float = 2e-3
+    reading_distractors: int = 3
+    reading_answer_only: bool = True  # loss on the answer turn only (else on every token)
+    # Documents (doc ids or source paths) kept out of the tokenizer, pretraining and reading text.
+    exclude: tuple[str, ...] = ()
+
+    def reading(self) -> ReadingConfig:
+        return ReadingConfig(
+            steps=self.reading_steps,
+            batch_size=self.reading_batch_size,
+            lr=self.reading_lr,
+            max_distractors=self.reading_distractors,
+            answer_only_loss=self.reading_answer_only,
+            seed=self.seed,
+        )
 
 
-def read_corpus_docs(corpus: Path, exclude: tuple[str, ...] = ()) -> list[tuple[str, str]]:
-    """(doc id, text) of every document `raft index` would read from `corpus`, in path order, minus `exclude`."""
-    from raft.corpus import Corpus
+def read_corpus_texts(corpus: Path, exclude: tuple[str, ...] = ()) -> list[str]:
+    """The text of every document `raft index` would read from `corpus` (any supported format), in path
+    order, minus the `exclude`d documents (doc ids or source paths)."""
+    from raft.reading import reading_documents
 
-    skip = set(exclude)
-    docs = [(d.doc_id, f"{d.title}\n\n{d.text}".strip()) for d in Corpus(Path(corpus)) if d.text.strip()]
-    docs = [(i, t) for i, t in docs if i not in skip]
-    if not docs:
+    texts = [f"{d.title}\n\n{d.text}".strip() for d in reading_documents(Path(corpus), exclude)]
+    if not texts:
         raise RaftError(f"corpus {corpus} holds no readable documents; pass --corpus DIR with documents")
-    return docs
+    return texts
 
 
-def read_corpus_texts(corpus: Path) -> list[str]:
-    """The text of every document `raft index` would read from `corpus` (any supported format), in path order."""
-    return [t for _, t in read_corpus_docs(corpus)]
+def unmatched_excludes(corpus: Path, exclude: tuple[str, ...]) -> list[str]:
+    """The excluded ids that name no document of the corpus (reported, so a typo is not silent)."""
+    if not exclude:
+        return []
+    from raft.corpus import Corpus
+    from raft.reading import is_excluded
+
+    docs = list(Corpus(Path(corpus)))
+    return sorted(x for x in set(exclude) if not any(is_excluded(d, [x]) for d in docs))
 
 
 def contract_texts() -> list[str]:
@@ -193,24 +216,61 @@ def pretrain(model: Any, tokenizer: Any, texts: list[str], cfg: TinyModelConfig)
     return losses
 
 
+def read(model: Any, tokenizer: Any, corpus: Path, cfg: TinyModelConfig) -> dict[str, Any]:
+    """The reading stage: self-supervised corpus questions in the RAFT answer format (raft/reading.py)."""
+    from raft.reading import TaskMaker, passages, reading_documents, train_reading
+
+    rc = cfg.reading()
+    t0 = time.perf_counter()
+    pool = passages(reading_documents(corpus, cfg.exclude), rc.chunk_size, rc.overlap)
+    try:
+        tasks = TaskMaker(pool, rc).tasks(rc.steps * rc.batch_size, rc.seed)
+    except ValueError as exc:
+        raise RaftError(f"reading stage: {exc}; pass --reading-steps 0 for a corpus this small") from exc
+    losses, tokens = train_reading(model, tokenizer, tasks, rc)
+    seconds = time.perf_counter() - t0
+    kinds = sorted({t.kind for t in tasks})
+    return {
+        "settings": asdict(rc),
+        "tasks": len(tasks),
+        "tasks_by_kind": {k: sum(t.kind == k for t in tasks) for k in kinds},
+        "passages": len(pool),
+        "first_loss": losses[0],
+        "final_loss": sum(losses[-10:]) / len(losses[-10:]),
+        "tokens": tokens,
+        "tokens_per_second": round(tokens / max(seconds, 1e-9)),
+        "seconds": round(seconds, 1),
+    }
+
+
 def build_tiny_model(cfg: TinyModelConfig) -> Path:
     """Train the tokenizer, build and pretrain the model, save a plain HF model directory."""
     corpus = Path(cfg.corpus) if cfg.corpus is not None else DEFAULT_CORPUS
     artifacts.check_output_dir(cfg.out, cfg.overwrite, "model")
-    docs = read_corpus_docs(corpus, cfg.exclude_docs)
-    texts = [t for _, t in docs]
+    if cfg.reading_steps < 0 or cfg.pretrain_steps < 0:
+        raise RaftError("--pretrain-steps and --reading-steps must be 0 or more")
+    unmatched = unmatched_excludes(corpus, cfg.exclude)
+    if unmatched:
+        log.warning("%d excluded id(s) match no document in %s, e.g. %s", len(unmatched), corpus, unmatched[0])
+    texts = read_corpus_texts(corpus, cfg.exclude)
     start = time.perf_counter()
     tokenizer = train_tokenizer(texts, cfg.vocab_size, cfg.max_positions)
     model = init_model(cfg, tokenizer)
     losses = pretrain(model, tokenizer, texts, cfg) if cfg.pretrain_steps > 0 else []
+    pretrain_seconds = time.perf_counter() - start
+    reading = read(model, tokenizer, corpus, cfg) if cfg.reading_steps > 0 else {}
     n_params = sum(p.numel() for p in model.parameters())
     with artifacts.staging_dir(cfg.out, cfg.overwrite) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         # What `raft eval` checks test questions against: the documents this model was pretrained on.
-        artifacts.write_json_atomic(tmp / "lineage.json", {"pretrain_docs": sorted(i for i, _ in docs)})
+        from raft.reading import reading_documents
+
+        pretrained = sorted(d.doc_id for d in reading_documents(corpus, cfg.exclude))
+        artifacts.write_json_atomic(tmp / "lineage.json", {"pretrain_docs": pretrained})
         settings = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()}
         settings["corpus"] = str(corpus)
+        settings["exclude"] = sorted(cfg.exclude)
         artifacts.write_manifest(
             tmp,
             "base-model",
@@ -220,10 +280,13 @@ def build_tiny_model(cfg: TinyModelConfig) -> Path:
                 "parameters": n_params,
                 "vocab_size": len(tokenizer),
                 "corpus_documents": len(texts),
-                "excluded_documents": len(cfg.exclude_docs),
                 "corpus_fingerprint": artifacts.fingerprint(texts),
                 "pretrain_first_loss": losses[0] if losses else None,
                 "pretrain_final_loss": sum(losses[-10:]) / len(losses[-10:]) if losses else None,
+                "pretrain_seconds": round(pretrain_seconds, 1),
+                "reading": reading or None,
+                "excluded_documents": sorted(cfg.exclude),
+                "excluded_unmatched": unmatched,
                 "seconds": round(time.perf_counter() - start, 1),
             },
         )
