@@ -39,7 +39,8 @@ class DemoConfig:
     distractors: int = 3
     p_oracle: float = 0.8
     strategy: str = "hard"
-    tiny_pretrain_steps: int = 150
+    tiny_pretrain_steps: int = 40
+    tiny_reading_steps: int = 200  # self-supervised reading tasks (raft/reading.py): the base learns the format
     raft_steps: int = 150
     dsf_steps: int = 150
     batch_size: int = 8
@@ -48,7 +49,7 @@ class DemoConfig:
     k: int = 4
     test_fraction: float = 0.2  # documents held out for test when the QA file has no split column
     eval_limit: int | None = None
-    max_new_tokens: int = 64
+    max_new_tokens: int = 96  # a third of the composed answers on the bundled corpus need more than 64 tokens
     eval_batch_size: int = 16
     seed: int = 0
 
@@ -65,7 +66,9 @@ class Stage:
 
 def quick(cfg: DemoConfig) -> DemoConfig:
     """A reduced setting for tests and smoke runs: few steps, few eval questions."""
-    return replace(cfg, tiny_pretrain_steps=20, raft_steps=8, dsf_steps=4, eval_limit=12, max_new_tokens=24)
+    return replace(
+        cfg, tiny_pretrain_steps=20, tiny_reading_steps=4, raft_steps=8, dsf_steps=4, eval_limit=12, max_new_tokens=24
+    )
 
 
 def stages(cfg: DemoConfig) -> list[Stage]:
@@ -111,7 +114,7 @@ def stages(cfg: DemoConfig) -> list[Stage]:
                 "Build the tiny base model (test documents left out)",
                 base_dir,
                 ("index", "data-raft"),
-                _pick(cfg, "corpus tiny_pretrain_steps seed"),
+                _pick(cfg, "corpus tiny_pretrain_steps tiny_reading_steps seed"),
                 lambda: _tiny(cfg, base_dir),
             )
         )
@@ -296,6 +299,7 @@ def _tiny(cfg: DemoConfig, out: Path) -> None:
             out=out,
             corpus=Path(cfg.corpus),
             pretrain_steps=cfg.tiny_pretrain_steps,
+            reading_steps=cfg.tiny_reading_steps,
             seed=cfg.seed,
             exclude=tuple(lineage["splits"]["test"]["held_out_docs"]),
             overwrite=True,

@@ -90,7 +90,8 @@ def length_stats(tokenizer: Any, split: Any, max_length: int) -> dict[str, Any]:
     """Token lengths of prompt+completion as the trainer will see them, and how many exceed max_length."""
     import numpy as np
 
-    kwargs = split[0]["chat_template_kwargs"] if "chat_template_kwargs" in split.column_names else {}
+    columns = split.column_names if hasattr(split, "column_names") else list(split)  # a Dataset or a dict of lists
+    kwargs = dict(split["chat_template_kwargs"][0]) if "chat_template_kwargs" in columns else {}
     full = [
         len(x)
         for x in _chat_ids(

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from raft.generation import DecodingConfig, load_generator
-from raft.prompts import PROMPT_VERSION, build_messages
+from raft.prompts import build_messages, contract
 
 DOCS = [{"title": "Battery", "text": "The battery lasts nine hours on a full charge."}]
 
@@ -107,7 +107,7 @@ def lora_dir(tiny_model_dir, tmp_path_factory):
     write_manifest(
         out,
         "model",
-        {"base_model": str(tiny_model_dir), "adapter": True, "prompt": {"version": PROMPT_VERSION}},
+        {"base_model": str(tiny_model_dir), "adapter": True, "prompt": contract()},
     )
     return out
 

@@ -22,8 +22,8 @@ import numpy as np
 from raft.contexts import ChunkPool
 from raft.index import IndexConfig, build_index
 from raft.qa import read_qa, resolve_oracles
-from raft.raftdata import GenerateConfig, assign_splits
-from raft.raftrows import RowMaker
+from raft.raftdata import GenerateConfig
+from raft.raftrows import Question, Row, RowMaker
 from raft.retriever import Retriever
 from raft.teacher import AnswerRequest, DeterministicTeacher
 
@@ -107,6 +107,7 @@ def measure(name: str, docs: Path, qa: Path, work: Path, limit: int | None) -> l
     items = read_qa(qa)[:limit]
     matched, unmatched = resolve_oracles(items, retriever)
     questions = [it.question for it, _ in matched]
+    batch = [Question(it, chs, "train", frozenset(c.doc_id for c in chs)) for it, chs in matched]
     t0 = time.perf_counter()
     cached = CachedEmbeddings(retriever, questions)
     embed_s = time.perf_counter() - t0
@@ -114,7 +115,7 @@ def measure(name: str, docs: Path, qa: Path, work: Path, limit: int | None) -> l
         zip(
             questions,
             DeterministicTeacher().answers(
-                [AnswerRequest(it.question, ch.title, ch.text, it.answer) for it, ch in matched]
+                [AnswerRequest(q.item.question, q.oracles[0].title, q.oracle_text, q.item.answer) for q in batch]
             ),
             strict=True,
         )
@@ -135,10 +136,10 @@ def measure(name: str, docs: Path, qa: Path, work: Path, limit: int | None) -> l
         cfg = GenerateConfig(
             index=index_dir, out=work / "unused", strategy=strategy, p_oracle=0.8, distractors=4
         )
-        splits, _ = assign_splits(matched, cfg)
-        maker = RowMaker(cfg, cached, pool, ReplayTeacher(answers), matched, splits)
+        maker = RowMaker(cfg, cached, pool, ReplayTeacher(answers), {})
         t0 = time.perf_counter()
-        rows = [r for start in range(0, len(matched), 256) for r in maker.rows(matched[start : start + 256])]
+        rows = [r for start in range(0, len(batch), 256) for r in maker.rows(batch[start : start + 256])]
+        rows = [{"id": r.id, "context_ids": r.context_ids, "oracle": r.oracle_positions} for r in rows if isinstance(r, Row)]
         seconds = time.perf_counter() - t0
         lines.append(
             f"| {strategy} | {len(rows) / seconds:,.0f} | " + _hardness(rows, matched, pool, vectors, qvec)
@@ -153,20 +154,21 @@ def measure(name: str, docs: Path, qa: Path, work: Path, limit: int | None) -> l
 def _plain_topk(cached, matched, pool):
     hits = cached.search_batch([it.question for it, _ in matched], k=5)
     rows = []
-    for (it, ch), row in zip(matched, hits, strict=True):
-        ids = [h.chunk_id for h in row if h.chunk_id != ch.chunk_id][:4]
-        rows.append({"context_ids": ids, "oracle_index": -1, "id": it.id})
+    for (it, chs), row in zip(matched, hits, strict=True):
+        ids = [h.chunk_id for h in row if h.chunk_id not in {c.chunk_id for c in chs}][:4]
+        rows.append({"context_ids": ids, "oracle": [], "id": it.id})
     return rows
 
 
 def _hardness(rows, matched, pool, vectors, qvec) -> str:
-    by_id = {it.id: (it, ch) for it, ch in matched}
+    by_id = {it.id: (it, chs) for it, chs in matched}
     sims, with_answer, same_group = [], [], []
     for r in rows:
-        it, ch = by_id[r["id"]]
-        group = it.doc_id or ch.doc_id
+        it, chs = by_id[r["id"]]
+        ch = chs[0]
+        group = it.group or ch.doc_id.rsplit("-", 1)[0]
         for n, cid in enumerate(r["context_ids"]):
-            if n == r["oracle_index"]:
+            if n in r["oracle"]:
                 continue
             pos = pool.position[cid]
             sims.append(float(vectors[pos] @ qvec[it.question]))
