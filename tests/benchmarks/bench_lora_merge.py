@@ -36,7 +36,7 @@ def make_adapter(model: str, out: Path, rank: int) -> Path:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from raft.artifacts import write_manifest
-    from raft.prompts import PROMPT_VERSION
+    from raft.prompts import contract
 
     torch.manual_seed(0)
     peft = get_peft_model(
@@ -46,7 +46,7 @@ def make_adapter(model: str, out: Path, rank: int) -> Path:
     peft.save_pretrained(out)
     AutoTokenizer.from_pretrained(model).save_pretrained(out)
     write_manifest(
-        out, "model", {"base_model": model, "adapter": True, "prompt": {"version": PROMPT_VERSION}}
+        out, "model", {"base_model": model, "adapter": True, "prompt": contract()}
     )
     return out
 

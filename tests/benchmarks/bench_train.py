@@ -48,7 +48,7 @@ def build_dataset(out: Path, n_train: int, n_eval: int) -> Path:
                 "completion": [{"role": "assistant", "content": cot}],
             }
         )
-    DatasetDict(train=Dataset.from_list(rows[:n_train]), eval=Dataset.from_list(rows[n_train:])).save_to_disk(
+    DatasetDict(train=Dataset.from_list(rows[:n_train]), validation=Dataset.from_list(rows[n_train:])).save_to_disk(
         str(out / "hf")
     )
     artifacts.write_manifest(out, "dataset", {"prompt": prompts.contract(), "mode": "raft"})
@@ -93,7 +93,7 @@ def run_plain_trl(dataset: Path, base: str, out: Path, steps: int, packing: bool
         model=model,
         args=args,
         train_dataset=ds["train"],
-        eval_dataset=ds["eval"],
+        eval_dataset=ds["validation"],
         processing_class=tok,
         peft_config=lora,
     )
