@@ -102,7 +102,8 @@ def assemble(
     positions = list(distractors)
     for oracle in oracles:
         positions.insert(rng.randint(0, len(positions)), oracle)
-    slots = [n for n, i in enumerate(positions) if i in set(oracles)]
+    oracle_set = set(oracles)
+    slots = [n for n, i in enumerate(positions) if i in oracle_set]
     return Context(positions, slots, shortfall)
 
 

@@ -449,7 +449,7 @@ def run_eval(
     specs = resolve_systems(cfg)
     artifacts.check_output_dir(cfg.out, cfg.overwrite, "report")
     lineages = read_lineage(specs)
-    held_out = _merge_lineage([Path(f) for lin in lineages.values() for f in lin.sources])
+    held_out = Lineage(test_keys=frozenset().union(*(lin.test_keys for lin in lineages.values())))
     items = load_questions(cfg.qa, cfg.split, cfg.limit, held_out)
     if retriever is None:
         from raft.retriever import Retriever

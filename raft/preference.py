@@ -270,38 +270,9 @@ def train_preference(cfg: Any, callbacks: list[Any] | None = None) -> dict[str, 
 def _trainer_config(cfg: Any, hw: dict[str, Any], has_eval: bool) -> Any:
     from trl import DPOConfig, KTOConfig
 
-    save_steps = cfg.save_steps or cfg.eval_steps
-    kwargs: dict[str, Any] = dict(
-        output_dir=str(cfg.out / "checkpoints"),
-        learning_rate=cfg.resolved_lr(),
-        beta=cfg.beta,
-        per_device_train_batch_size=cfg.batch_size,
-        per_device_eval_batch_size=cfg.batch_size,
-        gradient_accumulation_steps=cfg.grad_accum,
-        num_train_epochs=cfg.epochs,
-        max_steps=cfg.max_steps,
-        warmup_steps=cfg.warmup_ratio,
-        weight_decay=cfg.weight_decay,
-        lr_scheduler_type=cfg.lr_scheduler,
-        logging_steps=cfg.logging_steps,
-        save_strategy="steps",
-        save_steps=save_steps,
-        save_total_limit=2,
-        eval_strategy="steps" if has_eval else "no",
-        eval_steps=cfg.eval_steps if has_eval else None,
-        load_best_model_at_end=has_eval and save_steps % cfg.eval_steps == 0,
-        metric_for_best_model="eval_loss" if has_eval else None,
-        greater_is_better=False if has_eval else None,
-        max_length=cfg.max_length,
-        bf16=hw["precision"] == "bf16",
-        fp16=hw["precision"] == "fp16",
-        use_cpu=not hw["cuda"],
-        activation_checkpointing=hw["activation_checkpointing"],
-        seed=cfg.seed,
-        data_seed=cfg.seed,
-        report_to="none",
-        disable_tqdm=False,
-    )
+    from raft.train import trainer_args
+
+    kwargs = trainer_args(cfg, hw, has_eval) | {"beta": cfg.beta}
     kwargs.update(cfg.sft_args)
     return (DPOConfig if cfg.method == "dpo" else KTOConfig)(**kwargs)
 

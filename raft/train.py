@@ -76,29 +76,31 @@ class TrainConfig:
         return 2e-5 if self.full else 2e-4
 
 
+def read_yaml_knobs(yaml_path: Path, allowed: set[str]) -> dict[str, Any]:
+    """The knobs of a YAML config file (dashes or underscores), each checked against `allowed`."""
+    import yaml
+
+    path = Path(yaml_path)
+    if not path.is_file():
+        raise RaftError(f"config file {path} does not exist; pass --config FILE.yaml")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise RaftError(f"config file {path} is not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise RaftError(f"config file {path} must be a mapping of knob: value")
+    data = {str(k).replace("-", "_"): v for k, v in data.items()}
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise RaftError(f"unknown keys in {path}: {', '.join(unknown)}; valid keys: {', '.join(sorted(allowed))}")
+    return data
+
+
 def load_config(yaml_path: Path | None, **overrides: Any) -> TrainConfig:
     """TrainConfig from an optional YAML file plus overrides (None values are ignored; overrides win)."""
     values: dict[str, Any] = {}
-    names = {f.name for f in dataclasses.fields(TrainConfig)}
     if yaml_path is not None:
-        import yaml
-
-        path = Path(yaml_path)
-        if not path.is_file():
-            raise RaftError(f"config file {path} does not exist; pass --config FILE.yaml")
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise RaftError(f"config file {path} is not valid YAML ({str(exc).splitlines()[0]})") from None
-        if not isinstance(data, dict):
-            raise RaftError(f"config file {path} must be a mapping of knob: value")
-        data = {str(k).replace("-", "_"): v for k, v in data.items()}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise RaftError(
-                f"unknown keys in {path}: {', '.join(unknown)}; valid keys: {', '.join(sorted(names))}"
-            )
-        values.update(data)
+        values.update(read_yaml_knobs(yaml_path, {f.name for f in dataclasses.fields(TrainConfig)}))
     values.update({k: v for k, v in overrides.items() if v is not None})
     missing = [k for k in ("dataset", "out", "base_model") if values.get(k) in (None, "")]
     if missing:
@@ -158,12 +160,10 @@ def hardware(cfg: TrainConfig) -> dict[str, Any]:
     }
 
 
-def sft_config(cfg: TrainConfig, hw: dict[str, Any], has_eval: bool) -> Any:
-    """TRL SFTConfig for this run: completion-only loss, eval + best checkpoint when there is an eval split."""
-    from trl import SFTConfig
-
+def trainer_args(cfg: TrainConfig, hw: dict[str, Any], has_eval: bool) -> dict[str, Any]:
+    """The TrainingArguments every raft trainer shares (SFT, DPO, KTO): schedule, checkpoints, best-on-validation."""
     save_steps = cfg.save_steps or cfg.eval_steps
-    kwargs: dict[str, Any] = dict(
+    return dict(
         output_dir=str(cfg.out / CHECKPOINTS),
         learning_rate=cfg.resolved_lr(),
         per_device_train_batch_size=cfg.batch_size,
@@ -184,17 +184,25 @@ def sft_config(cfg: TrainConfig, hw: dict[str, Any], has_eval: bool) -> Any:
         metric_for_best_model="eval_loss" if has_eval else None,
         greater_is_better=False if has_eval else None,
         max_length=cfg.max_length,
-        packing=hw["packing"],
-        completion_only_loss=True,
         bf16=hw["precision"] == "bf16",
         fp16=hw["precision"] == "fp16",
         use_cpu=not hw["cuda"],
         activation_checkpointing=hw["activation_checkpointing"],
-        include_num_input_tokens_seen="non_padding",
         seed=cfg.seed,
         data_seed=cfg.seed,
         report_to="none",
         disable_tqdm=False,
+    )
+
+
+def sft_config(cfg: TrainConfig, hw: dict[str, Any], has_eval: bool) -> Any:
+    """TRL SFTConfig for this run: completion-only loss, eval + best checkpoint when there is an eval split."""
+    from trl import SFTConfig
+
+    kwargs = trainer_args(cfg, hw, has_eval) | dict(
+        packing=hw["packing"],
+        completion_only_loss=True,
+        include_num_input_tokens_seen="non_padding",
         ddp_find_unused_parameters=False,
     )
     kwargs.update(cfg.sft_args)

@@ -302,27 +302,12 @@ def load_tune_manifest(out: Path) -> dict[str, Any]:
 
 def tune_fixed_knobs(yaml_path: Path | None) -> dict[str, Any]:
     """The fixed `raft train` knobs of every trial, from an optional YAML file (same keys as `raft train`)."""
-    from raft.train import TrainConfig
+    from raft.train import TrainConfig, read_yaml_knobs
 
     if yaml_path is None:
         return {}
-    import yaml
-
-    path = Path(yaml_path)
-    if not path.is_file():
-        raise RaftError(f"config file {path} does not exist; pass --config FILE.yaml")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise RaftError(f"config file {path} is not valid YAML ({str(exc).splitlines()[0]})") from None
-    if not isinstance(data, dict):
-        raise RaftError(f"config file {path} must be a mapping of knob: value")
-    data = {str(k).replace("-", "_"): v for k, v in data.items()}
     allowed = {f.name for f in dataclasses.fields(TrainConfig)} - {"dataset", "out", "base_model", "overwrite"}
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise RaftError(f"unknown keys in {path}: {', '.join(unknown)}; valid keys: {', '.join(sorted(allowed))}")
-    return data
+    return read_yaml_knobs(yaml_path, allowed)
 
 
 def eval_top_trials(out: Path, top: int, index: Path, qa: Path) -> Path:
