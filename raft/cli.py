@@ -216,6 +216,10 @@ def generate_cmd(index_dir: str, out: str, **options: object) -> None:
 @click.option("-o", "--out", type=click.Path(), required=True, help="Model directory to write.")
 @click.option("--corpus", type=click.Path(), default=None,
               help="Folder of .md/.txt files for the tokenizer and pretraining [bundled helpdesk docs].")
+@click.option("--arch", type=click.Choice(["lfm2", "llama"]), default=None,
+              help="Shape: lfm2 (short convolutions + attention, learns to copy fast) or llama [lfm2].")
+@click.option("--copy-steps", type=int, default=None,
+              help="Copy-drill steps: corpus text followed by a quoted slice of it [0].")
 @click.option("--pretrain-steps", type=int, default=None, help="Causal-LM pretraining steps (0: random init).")
 @click.option("--reading-steps", type=int, default=None,
               help="Reading-stage steps: self-supervised questions about the corpus, RAFT answer format [0].")
@@ -227,10 +231,11 @@ def generate_cmd(index_dir: str, out: str, **options: object) -> None:
               help="File of doc ids to keep out, one per line (e.g. your test documents).")
 @click.option("--seed", type=int, default=None, help="Seed for initialisation and batch order.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output directory.")
-def tiny_model_cmd(out: str, corpus: str | None, pretrain_steps: int | None, reading_steps: int | None,
+def tiny_model_cmd(out: str, corpus: str | None, arch: str | None, copy_steps: int | None,
+                   pretrain_steps: int | None, reading_steps: int | None,
                    reading_lr: float | None, reading_distractors: int | None, exclude: tuple[str, ...],
                    exclude_file: str | None, seed: int | None, overwrite: bool) -> None:
-    """Build a small Llama-shaped base model offline (BPE tokenizer, chat template, pretraining, reading)."""
+    """Build a small base model offline (BPE tokenizer, chat template, copy drill, pretraining, reading)."""
     from pathlib import Path
 
     from raft.errors import RaftError
@@ -241,7 +246,8 @@ def tiny_model_cmd(out: str, corpus: str | None, pretrain_steps: int | None, rea
         if not Path(exclude_file).is_file():
             raise RaftError(f"--exclude-file {exclude_file} does not exist")
         names += [line.strip() for line in Path(exclude_file).read_text().splitlines() if line.strip()]
-    overrides = {"pretrain_steps": pretrain_steps, "seed": seed, "reading_steps": reading_steps,
+    overrides = {"arch": arch, "copy_steps": copy_steps, "pretrain_steps": pretrain_steps, "seed": seed,
+                 "reading_steps": reading_steps,
                  "reading_lr": reading_lr, "reading_distractors": reading_distractors}
     cfg = TinyModelConfig(out=Path(out), corpus=Path(corpus) if corpus else None, overwrite=overwrite,
                           exclude=tuple(names), **{k: v for k, v in overrides.items() if v is not None})

@@ -39,6 +39,23 @@ TITLE_COLUMNS = ("title", "name", "heading", "subject")
 ID_COLUMNS = ("id", "doc_id", "document_id", "_id", "uid")
 
 
+def _sample_dir() -> Path:
+    """The bundled help-desk corpus: the checkout's corpora/helpdesk, else the copy a wheel installs as
+    package data (`raft.sample_data`, mapped onto corpora/helpdesk in pyproject.toml)."""
+    checkout = Path(__file__).resolve().parents[1] / "corpora" / "helpdesk"
+    if checkout.is_dir():
+        return checkout
+    from importlib.util import find_spec
+
+    spec = find_spec("raft.sample_data")  # a namespace package: data only, no __init__.py
+    return Path(next(iter(spec.submodule_search_locations))) if spec and spec.submodule_search_locations else checkout
+
+
+SAMPLE_DIR = _sample_dir()
+SAMPLE_DOCS = SAMPLE_DIR / "docs"
+SAMPLE_QUESTIONS = SAMPLE_DIR / "questions.jsonl"
+
+
 @dataclass(frozen=True)
 class Document:
     """One source document: `text` is what chunk offsets point into."""

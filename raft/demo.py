@@ -16,13 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from raft import artifacts
+from raft.corpus import SAMPLE_DOCS, SAMPLE_QUESTIONS
 from raft.errors import RaftError
 
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLE_DOCS = ROOT / "corpora" / "helpdesk" / "docs"
-SAMPLE_QUESTIONS = ROOT / "corpora" / "helpdesk" / "questions.jsonl"
 STATE = "demo_state.json"
 
 
@@ -39,8 +37,10 @@ class DemoConfig:
     distractors: int = 3
     p_oracle: float = 0.8
     strategy: str = "hard"
-    tiny_pretrain_steps: int = 40
-    tiny_reading_steps: int = 200  # self-supervised reading tasks (raft/reading.py): the base learns the format
+    tiny_arch: str = "lfm2"
+    tiny_copy_steps: int = 700  # copy drill (raft/tiny_model.py): the base learns to copy from its context
+    tiny_pretrain_steps: int = 30
+    tiny_reading_steps: int = 150  # self-supervised reading tasks (raft/reading.py): format and span finding
     raft_steps: int = 150
     dsf_steps: int = 150
     batch_size: int = 8
@@ -67,7 +67,14 @@ class Stage:
 def quick(cfg: DemoConfig) -> DemoConfig:
     """A reduced setting for tests and smoke runs: few steps, few eval questions."""
     return replace(
-        cfg, tiny_pretrain_steps=20, tiny_reading_steps=4, raft_steps=8, dsf_steps=4, eval_limit=12, max_new_tokens=24
+        cfg,
+        tiny_copy_steps=20,
+        tiny_pretrain_steps=20,
+        tiny_reading_steps=4,
+        raft_steps=8,
+        dsf_steps=4,
+        eval_limit=12,
+        max_new_tokens=24,
     )
 
 
@@ -114,7 +121,7 @@ def stages(cfg: DemoConfig) -> list[Stage]:
                 "Build the tiny base model (test documents left out)",
                 base_dir,
                 ("index", "data-raft"),
-                _pick(cfg, "corpus tiny_pretrain_steps tiny_reading_steps seed"),
+                _pick(cfg, "corpus tiny_arch tiny_copy_steps tiny_pretrain_steps tiny_reading_steps seed"),
                 lambda: _tiny(cfg, base_dir),
             )
         )
@@ -298,6 +305,8 @@ def _tiny(cfg: DemoConfig, out: Path) -> None:
         TinyModelConfig(
             out=out,
             corpus=Path(cfg.corpus),
+            arch=cfg.tiny_arch,
+            copy_steps=cfg.tiny_copy_steps,
             pretrain_steps=cfg.tiny_pretrain_steps,
             reading_steps=cfg.tiny_reading_steps,
             seed=cfg.seed,

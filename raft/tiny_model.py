@@ -1,7 +1,16 @@
-"""A tiny Llama-shaped base model built offline: BPE tokenizer, chat template, brief pretraining.
+"""A tiny base model built offline: BPE tokenizer, chat template, brief pretraining, a reading stage.
 
 It stands in for a hub model in tests and in the offline demo. `raft train --base-model DIR`
-loads it like any other model directory.
+loads it like any other model directory. Two shapes, both stock transformers architectures:
+
+- `lfm2` (default): LFM2's hybrid of short causal convolutions and attention. The convolution hands
+  each position its previous tokens, so one attention layer can match "the token after the one I just
+  copied" and copying from the context is learned in a few hundred steps (measured: a random-init
+  LLaMA of the same size copies 12 % of quoted tokens after 100 drill steps, LFM2 39 %).
+- `llama`: a plain LLaMA decoder.
+
+The copy drill (`copy_steps`) is self-supervised: a window of corpus text followed by
+`##begin_quote##` and a verbatim slice of that window; the loss is on the slice.
 """
 
 from __future__ import annotations
@@ -9,12 +18,13 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from raft import artifacts, prompts
+from raft.corpus import SAMPLE_DOCS
 from raft.errors import RaftError
 from raft.reading import ReadingConfig
 
@@ -24,7 +34,6 @@ PAD, EOT, IM_START, IM_END = "<|pad|>", "<|endoftext|>", "<|im_start|>", "<|im_e
 SPECIAL_TOKENS = [PAD, EOT, IM_START, IM_END]
 # Prompt-contract markers get one token each so quotes and answers stay short and easy to learn.
 CONTRACT_TOKENS = [prompts.BEGIN_QUOTE, prompts.END_QUOTE, prompts.ANSWER_TAG]
-DEFAULT_CORPUS = Path(__file__).resolve().parents[1] / "corpora" / "helpdesk" / "docs"
 
 # ChatML with {% generation %} markers, so TRL can mask everything but the assistant's words.
 CHAT_TEMPLATE = (
@@ -40,17 +49,23 @@ CHAT_TEMPLATE = (
 
 @dataclass(frozen=True)
 class TinyModelConfig:
-    """Shape and pretraining budget of the tiny model (defaults: ~3.4M params, ~2 min on 2 CPU cores)."""
+    """Shape and training budget of the tiny model (defaults: LFM2, 2 layers, ~2.1M parameters)."""
 
     out: Path
     corpus: Path | None = None
+    arch: str = "lfm2"  # "lfm2" (short convolutions + attention) or "llama"
     vocab_size: int = 4000
     hidden_size: int = 256
     intermediate_size: int = 512
-    layers: int = 4
+    layers: int = 2  # LFM2: one convolution layer, one attention layer
     heads: int = 4
     kv_heads: int = 2
     max_positions: int = 4096
+    # Copy drill: corpus windows of copy_context tokens, then a quoted slice of the window (0 steps: none).
+    copy_steps: int = 0
+    copy_batch_size: int = 16
+    copy_context: tuple[int, int] = (32, 128)
+    copy_lr: float = 3e-3
     pretrain_steps: int = 200
     seq_len: int = 256
     batch_size: int = 8
@@ -137,13 +152,16 @@ def train_tokenizer(texts: list[str], vocab_size: int, max_positions: int) -> An
     return hf_tok
 
 
-def init_model(cfg: TinyModelConfig, tokenizer: Any) -> Any:
-    """A randomly initialised Llama model, seeded without touching the global RNG state."""
-    import torch
-    from transformers import AutoModelForCausalLM, GenerationConfig, LlamaConfig
+ARCHS = ("lfm2", "llama")
 
-    im_end = tokenizer.convert_tokens_to_ids(IM_END)
-    config = LlamaConfig(
+
+def model_config(cfg: TinyModelConfig, tokenizer: Any) -> Any:
+    """The transformers config of the chosen shape (LFM2: convolution and attention layers alternate)."""
+    from transformers import Lfm2Config, LlamaConfig
+
+    if cfg.arch not in ARCHS:
+        raise RaftError(f"--arch {cfg.arch!r} is not one of {', '.join(ARCHS)}")
+    common = dict(
         vocab_size=len(tokenizer),
         hidden_size=cfg.hidden_size,
         intermediate_size=cfg.intermediate_size,
@@ -153,9 +171,22 @@ def init_model(cfg: TinyModelConfig, tokenizer: Any) -> Any:
         max_position_embeddings=cfg.max_positions,
         tie_word_embeddings=True,
         pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=im_end,
+        eos_token_id=tokenizer.convert_tokens_to_ids(IM_END),
         bos_token_id=None,
     )
+    if cfg.arch == "llama":
+        return LlamaConfig(**common)
+    layer_types = ["conv" if i % 2 == 0 and cfg.layers > 1 else "full_attention" for i in range(cfg.layers)]
+    return Lfm2Config(**common, layer_types=layer_types, block_auto_adjust_ff_dim=False)
+
+
+def init_model(cfg: TinyModelConfig, tokenizer: Any) -> Any:
+    """A randomly initialised model, seeded without touching the global RNG state."""
+    import torch
+    from transformers import AutoModelForCausalLM, GenerationConfig
+
+    im_end = tokenizer.convert_tokens_to_ids(IM_END)
+    config = model_config(cfg, tokenizer)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         model = AutoModelForCausalLM.from_config(config)
@@ -165,7 +196,7 @@ def init_model(cfg: TinyModelConfig, tokenizer: Any) -> Any:
     return model
 
 
-def _batches(ids: list[int], cfg: TinyModelConfig) -> Iterator[Any]:
+def _batches(ids: list[int], cfg: TinyModelConfig) -> Iterator[tuple[Any, Any, Any]]:
     """Endless random windows of `seq_len` tokens from the token stream, from a seeded generator."""
     import torch
 
@@ -176,35 +207,66 @@ def _batches(ids: list[int], cfg: TinyModelConfig) -> Iterator[Any]:
     gen = torch.Generator().manual_seed(cfg.seed)
     while True:
         starts = torch.randint(0, len(stream) - span, (cfg.batch_size,), generator=gen)
-        yield torch.stack([stream[s : s + span] for s in starts.tolist()])
+        batch = torch.stack([stream[s : s + span] for s in starts.tolist()])
+        yield batch, batch, torch.ones_like(batch)  # labels are shifted inside the model
 
 
-def pretrain(model: Any, tokenizer: Any, texts: list[str], cfg: TinyModelConfig) -> list[float]:
-    """Brief causal-LM pretraining on the corpus text (AdamW, warmup + cosine); returns the losses."""
+def copy_batches(ids: list[int], tokenizer: Any, cfg: TinyModelConfig) -> Iterator[tuple[Any, Any, Any]]:
+    """Endless copy-drill batches: a corpus window, `##begin_quote##`, a verbatim slice of the window,
+    `##end_quote##`; the loss is on the slice and the closing marker only."""
+    import random
+
+    import torch
+
+    rng = random.Random(f"{cfg.seed}:copy")
+    lo, hi = cfg.copy_context
+    hi = max(lo, min(hi, len(ids) - 1))
+    begin, end = (tokenizer.convert_tokens_to_ids(t) for t in (prompts.BEGIN_QUOTE, prompts.END_QUOTE))
+    pad = tokenizer.pad_token_id
+    while True:
+        rows = []
+        for _ in range(cfg.copy_batch_size):
+            n = rng.randint(lo, hi)
+            start = rng.randrange(len(ids) - n + 1)
+            window = ids[start : start + n]
+            length = rng.randint(min(6, n), min(32, n))
+            at = rng.randrange(n - length + 1)
+            piece = window[at : at + length] + [end]
+            rows.append((window + [begin] + piece, [-100] * (n + 1) + piece))
+        width = max(len(x) for x, _ in rows)
+        x = torch.tensor([a + [pad] * (width - len(a)) for a, _ in rows])
+        y = torch.tensor([b + [-100] * (width - len(b)) for _, b in rows])
+        mask = (torch.arange(width)[None, :] < torch.tensor([len(a) for a, _ in rows])[:, None]).long()
+        yield x, y, mask
+
+
+def train_steps(
+    model: Any,
+    batches: Iterator[tuple[Any, Any, Any]],
+    steps: int,
+    lr: float,
+    desc: str,
+    on_step: Callable[[int], None] | None = None,
+) -> list[float]:
+    """`steps` AdamW steps (warmup + cosine to a tenth) on (input ids, labels, attention mask) batches;
+    `on_step(n)` is called after step n (1-based), e.g. to measure along the way."""
     import torch
     from tqdm.auto import tqdm
 
-    ids: list[int] = []
-    for text in texts:
-        ids.extend(
-            tokenizer(text, add_special_tokens=False)["input_ids"] + [tokenizer.convert_tokens_to_ids(EOT)]
-        )
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01, betas=(0.9, 0.95))
-    warmup = max(1, cfg.pretrain_steps // 10)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01, betas=(0.9, 0.95))
+    warmup = max(1, steps // 10)
 
     def lr_at(step: int) -> float:
         if step < warmup:
             return (step + 1) / warmup
-        return 0.1 + 0.9 * 0.5 * (
-            1 + math.cos(math.pi * (step - warmup) / max(1, cfg.pretrain_steps - warmup))
-        )
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
     model.train()
     losses: list[float] = []
-    bar = tqdm(range(cfg.pretrain_steps), desc="pretrain", unit="step", leave=False)
-    for _, batch in zip(bar, _batches(ids, cfg), strict=False):
-        loss = model(input_ids=batch, labels=batch).loss  # labels are shifted inside the model
+    bar = tqdm(range(steps), desc=desc, unit="step", leave=False)
+    for step, (x, y, mask) in zip(bar, batches, strict=False):
+        loss = model(input_ids=x, attention_mask=mask, labels=y).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
@@ -212,8 +274,19 @@ def pretrain(model: Any, tokenizer: Any, texts: list[str], cfg: TinyModelConfig)
         opt.zero_grad(set_to_none=True)
         losses.append(loss.item())
         bar.set_postfix(loss=f"{losses[-1]:.3f}")
+        if on_step is not None:
+            on_step(step + 1)
     model.eval()
     return losses
+
+
+def corpus_ids(tokenizer: Any, texts: list[str]) -> list[int]:
+    """The corpus as one token stream, documents separated by `<|endoftext|>`."""
+    eot = tokenizer.convert_tokens_to_ids(EOT)
+    ids: list[int] = []
+    for text in texts:
+        ids.extend(tokenizer(text, add_special_tokens=False)["input_ids"] + [eot])
+    return ids
 
 
 def read(model: Any, tokenizer: Any, corpus: Path, cfg: TinyModelConfig) -> dict[str, Any]:
@@ -245,10 +318,12 @@ def read(model: Any, tokenizer: Any, corpus: Path, cfg: TinyModelConfig) -> dict
 
 def build_tiny_model(cfg: TinyModelConfig) -> Path:
     """Train the tokenizer, build and pretrain the model, save a plain HF model directory."""
-    corpus = Path(cfg.corpus) if cfg.corpus is not None else DEFAULT_CORPUS
+    corpus = Path(cfg.corpus) if cfg.corpus is not None else SAMPLE_DOCS
     artifacts.check_output_dir(cfg.out, cfg.overwrite, "model")
-    if cfg.reading_steps < 0 or cfg.pretrain_steps < 0:
-        raise RaftError("--pretrain-steps and --reading-steps must be 0 or more")
+    if min(cfg.reading_steps, cfg.pretrain_steps, cfg.copy_steps) < 0:
+        raise RaftError("--pretrain-steps, --copy-steps and --reading-steps must be 0 or more")
+    if cfg.arch not in ARCHS:
+        raise RaftError(f"--arch {cfg.arch!r} is not one of {', '.join(ARCHS)}")
     unmatched = unmatched_excludes(corpus, cfg.exclude)
     if unmatched:
         log.warning("%d excluded id(s) match no document in %s, e.g. %s", len(unmatched), corpus, unmatched[0])
@@ -256,7 +331,9 @@ def build_tiny_model(cfg: TinyModelConfig) -> Path:
     start = time.perf_counter()
     tokenizer = train_tokenizer(texts, cfg.vocab_size, cfg.max_positions)
     model = init_model(cfg, tokenizer)
-    losses = pretrain(model, tokenizer, texts, cfg) if cfg.pretrain_steps > 0 else []
+    ids = corpus_ids(tokenizer, texts)
+    copy_losses = train_steps(model, copy_batches(ids, tokenizer, cfg), cfg.copy_steps, cfg.copy_lr, "copy drill")
+    losses = train_steps(model, _batches(ids, cfg), cfg.pretrain_steps, cfg.lr, "pretrain")
     pretrain_seconds = time.perf_counter() - start
     reading = read(model, tokenizer, corpus, cfg) if cfg.reading_steps > 0 else {}
     n_params = sum(p.numel() for p in model.parameters())
@@ -276,11 +353,13 @@ def build_tiny_model(cfg: TinyModelConfig) -> Path:
             "base-model",
             {
                 "settings": settings,
-                "architecture": "LlamaForCausalLM",
+                "architecture": type(model).__name__,
                 "parameters": n_params,
                 "vocab_size": len(tokenizer),
                 "corpus_documents": len(texts),
                 "corpus_fingerprint": artifacts.fingerprint(texts),
+                "copy_first_loss": copy_losses[0] if copy_losses else None,
+                "copy_final_loss": sum(copy_losses[-10:]) / len(copy_losses[-10:]) if copy_losses else None,
                 "pretrain_first_loss": losses[0] if losses else None,
                 "pretrain_final_loss": sum(losses[-10:]) / len(losses[-10:]) if losses else None,
                 "pretrain_seconds": round(pretrain_seconds, 1),

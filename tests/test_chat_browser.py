@@ -1,4 +1,10 @@
-"""The chat app in a real headless Chromium (Debian's /usr/bin/chromium driven by Playwright)."""
+"""The chat app in a real headless Chromium (Debian's /usr/bin/chromium driven by Playwright).
+
+The `rag` pane is the real tiny model; the `raft` pane is the scripted OpenAI-compatible endpoint of
+tests/servers.py (deterministic text, so the UI assertions on citations and highlights can be exact).
+The README screenshot is not taken here: tests/screenshot_chat.py takes it from a finished demo run's
+own trained models.
+"""
 
 import json
 from pathlib import Path
@@ -10,7 +16,6 @@ from tests.servers import chat_app
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "chat.png"
 QUESTION = "How do I reset my password?"
 # Records every length the first model's last answer takes, to prove it streamed in the browser.
 WATCH_STREAM = """() => { window.__lens = []; new MutationObserver(() => {
@@ -75,7 +80,8 @@ def test_ask_compare_rate_in_the_browser(app, page):
     assert "[1]" in page.locator("#chat-b").inner_text()
     assert page.locator("#chat-a").inner_text().count(QUESTION) == 1
     page.locator("#sources").scroll_into_view_if_needed()
-    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    page.screenshot(path=str(app[1].parent / "compare.png"), full_page=True)
+    assert (app[1].parent / "compare.png").stat().st_size > 10_000
 
     page.fill("#comment textarea", "quotes the right passage")
     like = page.locator("#chat-b button[aria-label='Like'], #chat-b button[title='Like']").last

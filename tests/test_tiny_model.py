@@ -124,3 +124,36 @@ def test_cli_reports_missing_corpus_in_one_line(tmp_path):
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "does not exist" in proc.stderr
+
+
+def test_copy_drill_rows_quote_a_verbatim_slice_of_their_own_window(tmp_path):
+    from raft.tiny_model import copy_batches, corpus_ids, read_corpus_texts, train_tokenizer
+
+    corpus = small_corpus(tmp_path / "c")
+    tok = train_tokenizer(read_corpus_texts(corpus), 500, 512)
+    cfg = tiny_cfg(tmp_path / "m", corpus, copy_batch_size=6, copy_context=(16, 40))
+    begin, end = (tok.convert_tokens_to_ids(t) for t in (prompts.BEGIN_QUOTE, prompts.END_QUOTE))
+    x, y, mask = next(copy_batches(corpus_ids(tok, read_corpus_texts(corpus)), tok, cfg))
+    for ids, labels, m in zip(x.tolist(), y.tolist(), mask.tolist(), strict=True):
+        ids = ids[: sum(m)]
+        at = ids.index(begin)
+        window, quoted = ids[:at], [t for t in labels if t != -100]
+        assert quoted[-1] == end and ids[at + 1 :] == quoted and 16 <= len(window) <= 40
+        piece = quoted[:-1]
+        assert any(window[i : i + len(piece)] == piece for i in range(len(window) - len(piece) + 1))
+
+
+@pytest.mark.parametrize("arch", ["lfm2", "llama"])
+def test_both_shapes_train_and_load_with_plain_transformers(tmp_path, arch):
+    from transformers import AutoModelForCausalLM
+
+    corpus = small_corpus(tmp_path / "c")
+    out = build_tiny_model(tiny_cfg(tmp_path / "m", corpus, arch=arch, layers=2, copy_steps=6, copy_context=(16, 40)))
+    manifest = json.loads((out / "manifest.json").read_text())
+    model = AutoModelForCausalLM.from_pretrained(out)
+    assert model.config.model_type == arch and manifest["architecture"] == type(model).__name__
+    assert manifest["copy_final_loss"] < manifest["copy_first_loss"]
+    if arch == "lfm2":
+        assert model.config.layer_types == ["conv", "full_attention"]
+    with pytest.raises(RaftError, match="--arch"):
+        build_tiny_model(tiny_cfg(tmp_path / "x", corpus, arch="gpt9"))

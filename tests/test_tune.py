@@ -27,7 +27,7 @@ def small_dataset(tmp_path_factory) -> Path:
     return make_dataset(tmp_path_factory.mktemp("tune-ds") / "dataset", n_train=8, n_eval=4)
 
 
-def _finished(db: Path) -> list:
+def _trials(db: Path, states: tuple[str, ...]) -> list:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -37,7 +37,11 @@ def _finished(db: Path) -> list:
         study = optuna.load_study(study_name="raft-tune", storage=f"sqlite:///{db.resolve()}")
     except KeyError:  # the study is being created
         return []
-    return [t for t in study.get_trials(deepcopy=False) if t.state.name in ("COMPLETE", "PRUNED")]
+    return [t for t in study.get_trials(deepcopy=False) if t.state.name in states]
+
+
+def _finished(db: Path) -> list:
+    return _trials(db, ("COMPLETE", "PRUNED"))
 
 
 @pytest.mark.slow
@@ -52,9 +56,13 @@ def test_search_resumes_after_a_kill_and_links_the_best_trial(tmp_path, small_da
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     storage = out / "study.db"
     deadline = time.monotonic() + 600
-    while not _finished(storage) and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(1)
-    time.sleep(2)  # let the next trial start, so the kill leaves one behind as 'running'
+    # Kill once a trial has finished and the next one is running, so the kill leaves one behind as
+    # 'running' (polled on the study's own state, not on a guess of how long a trial takes).
+    while proc.poll() is None and time.monotonic() < deadline:
+        done = _finished(storage)
+        if done and any(t.number > max(d.number for d in done) for t in _trials(storage, ("RUNNING",))):
+            break
+        time.sleep(0.2)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     before = {t.number: (t.state.name, t.value) for t in _finished(storage)}

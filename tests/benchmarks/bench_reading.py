@@ -108,6 +108,8 @@ def main() -> None:
     ap.add_argument("--reading-lr", type=float, default=2e-3)
     ap.add_argument("--reading-batch-size", type=int, default=8)
     ap.add_argument("--reading-loss", choices=["answer", "all"], default="answer")
+    ap.add_argument("--arch", choices=["lfm2", "llama"], default="lfm2")
+    ap.add_argument("--copy-steps", type=int, default=0)
     ap.add_argument("--hidden", type=int, default=256)
     ap.add_argument("--layers", type=int, default=4)
     ap.add_argument("--heads", type=int, default=4)
@@ -136,7 +138,8 @@ def main() -> None:
     shutil.rmtree(run, ignore_errors=True)
     t0 = time.perf_counter()
     base = a.reuse_base or build_tiny_model(
-        TinyModelConfig(out=run / "base", corpus=DOCS, vocab_size=a.vocab, hidden_size=a.hidden,
+        TinyModelConfig(out=run / "base", corpus=DOCS, arch=a.arch, copy_steps=a.copy_steps, vocab_size=a.vocab,
+                        hidden_size=a.hidden,
                         intermediate_size=2 * a.hidden, layers=a.layers, heads=a.heads, kv_heads=a.kv_heads,
                         pretrain_steps=a.pretrain_steps, reading_steps=a.reading_steps, reading_lr=a.reading_lr,
                         reading_batch_size=a.reading_batch_size,
@@ -145,7 +148,7 @@ def main() -> None:
     )
     res["base_build_s"] = round(time.perf_counter() - t0, 1)
     manifest = json.loads((base / "manifest.json").read_text())
-    res["base_manifest"] = {k: manifest.get(k) for k in ("parameters", "pretrain_seconds", "reading", "seconds")}
+    res["base_manifest"] = {k: manifest.get(k) for k in ("parameters", "architecture", "copy_final_loss", "pretrain_seconds", "reading", "seconds")}
     res["load_after_base"] = load()
     if not a.reuse_base:
         res["base_rag"] = evaluate(str(base), rows, a.max_new_tokens)
