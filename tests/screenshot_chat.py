@@ -2,8 +2,8 @@
 
     python tests/screenshot_chat.py runs/demo [--question "..."] [--out docs/chat.png]
 
-The RAFT model answers in pane A and the base model (plain RAG) in pane B, both real models from the
-run; the question defaults to the first held-out test question whose answer RAFT gets right in the run's
+Compare mode: the base model (plain RAG) answers on the left and the RAFT model on the right, both
+real models from the run; the question defaults to the first held-out test question whose answer RAFT gets right in the run's
 report (so the picture shows a citation the model produced itself, on a question it never trained on).
 Needs Debian chromium at /usr/bin/chromium and playwright.
 """
@@ -63,7 +63,8 @@ def main() -> None:
         page.locator("#sources").scroll_into_view_if_needed()
         args.out.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(args.out), full_page=True)
-        print(f"question: {question}\nRAFT: {page.locator('#chat-a').inner_text()[-400:]}\nsaved {args.out}")
+        left, right = (page.locator(f"#chat-{x}").inner_text()[-400:] for x in "ab")
+        print(f"question: {question}\n--- left ---\n{left}\n--- right ---\n{right}\nsaved {args.out}")
         browser.close()
 
 
