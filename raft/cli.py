@@ -684,7 +684,7 @@ def feedback_report_cmd(feedback_file: str | None, requests: str | None, out: st
 @click.option("--raft-steps", type=click.IntRange(min=1), default=None, help="Training steps of the RAFT model.")
 @click.option("--dsf-steps", type=click.IntRange(min=1), default=None, help="Training steps of the DSF model.")
 @click.option("--eval-limit", type=click.IntRange(min=1), default=None, help="Evaluate on the first N test questions.")
-@click.option("--quick", is_flag=True, help="A reduced smoke-test setting (a few steps, 12 test questions).")
+@click.option("--quick", is_flag=True, help="A smoke run of every stage: few steps, 40 test questions, under 3 minutes.")
 @click.option("--chat", is_flag=True, help="Launch the chat app on the result when done.")
 @click.option("--port", type=int, default=7860, show_default=True, help="Port of the chat app with --chat.")
 def demo_cmd(out, corpus, qa, base_model, raft_steps, dsf_steps, eval_limit, quick, chat, port) -> None:

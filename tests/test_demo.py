@@ -39,7 +39,17 @@ def small_corpus(tmp_path_factory):
 def demo_run(small_corpus, tmp_path_factory):
     out = tmp_path_factory.mktemp("demo") / "run"
     cfg = replace(
-        quick(DemoConfig()), out=out, corpus=small_corpus / "docs", qa=small_corpus / "questions.jsonl"
+        quick(DemoConfig()),
+        out=out,
+        corpus=small_corpus / "docs",
+        qa=small_corpus / "questions.jsonl",
+        # smaller than --quick: this test checks the plumbing, not the figures
+        tiny_copy_steps=10,
+        tiny_reading_steps=4,
+        raft_steps=8,
+        dsf_steps=4,
+        eval_limit=12,
+        max_new_tokens=24,
     )
     lines: list[str] = []
     report = run_demo(cfg, echo=lines.append)
