@@ -271,40 +271,27 @@ def encode(tasks: Sequence[ReadingTask], tokenizer: Any, answer_only: bool) -> l
 def train_reading(
     model: Any, tokenizer: Any, tasks: Sequence[ReadingTask], cfg: ReadingConfig
 ) -> tuple[list[float], int]:
-    """Fine-tune on the tasks in order (one pass, padded batches, AdamW + warmup/cosine).
+    """Fine-tune on the tasks in order (one pass, padded batches, the tiny model's AdamW + warmup/cosine).
 
     Returns the losses and the number of (unpadded) tokens trained on."""
     import torch
-    from tqdm.auto import tqdm
+
+    from raft.tiny_model import train_steps
 
     rows = encode(tasks, tokenizer, cfg.answer_only_loss)
     pad = tokenizer.pad_token_id
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01, betas=(0.9, 0.95))
     steps = math.ceil(len(rows) / cfg.batch_size)
-    warmup = max(1, steps // 10)
 
-    def lr_at(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
+    def batches() -> Iterable[tuple[Any, Any, Any]]:
+        for s in range(steps):
+            batch = rows[s * cfg.batch_size : (s + 1) * cfg.batch_size]
+            width = max(len(ids) for ids, _ in batch)
+            ids = torch.tensor([i + [pad] * (width - len(i)) for i, _ in batch])
+            labels = torch.tensor([lab + [-100] * (width - len(lab)) for _, lab in batch])
+            attn = (torch.arange(width)[None, :] < torch.tensor([len(i) for i, _ in batch])[:, None]).long()
+            yield ids, labels, attn
 
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
-    model.train()
-    losses: list[float] = []
-    for s in tqdm(range(steps), desc="reading", unit="step", leave=False):
-        batch = rows[s * cfg.batch_size : (s + 1) * cfg.batch_size]
-        width = max(len(ids) for ids, _ in batch)
-        ids = torch.tensor([i + [pad] * (width - len(i)) for i, _ in batch])
-        labels = torch.tensor([lab + [-100] * (width - len(lab)) for _, lab in batch])
-        attn = (torch.arange(width)[None, :] < torch.tensor([len(i) for i, _ in batch])[:, None]).long()
-        loss = model(input_ids=ids, attention_mask=attn, labels=labels).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        opt.zero_grad(set_to_none=True)
-        losses.append(loss.item())
-    model.eval()
+    losses = train_steps(model, iter(batches()), steps, cfg.lr, "reading")
     return losses, sum(len(ids) for ids, _ in rows)
 
 
