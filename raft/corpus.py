@@ -39,19 +39,9 @@ TITLE_COLUMNS = ("title", "name", "heading", "subject")
 ID_COLUMNS = ("id", "doc_id", "document_id", "_id", "uid")
 
 
-def _sample_dir() -> Path:
-    """The bundled help-desk corpus: the checkout's corpora/helpdesk, else the copy a wheel installs as
-    package data (`raft.sample_data`, mapped onto corpora/helpdesk in pyproject.toml)."""
-    checkout = Path(__file__).resolve().parents[1] / "corpora" / "helpdesk"
-    if checkout.is_dir():
-        return checkout
-    from importlib.util import find_spec
-
-    spec = find_spec("raft.sample_data")  # a namespace package: data only, no __init__.py
-    return Path(next(iter(spec.submodule_search_locations))) if spec and spec.submodule_search_locations else checkout
-
-
-SAMPLE_DIR = _sample_dir()
+# The bundled help-desk corpus: corpora/helpdesk next to the raft package, in a checkout and in an
+# installed wheel alike (it ships as package data of `corpora`, see pyproject.toml).
+SAMPLE_DIR = Path(__file__).resolve().parents[1] / "corpora" / "helpdesk"
 SAMPLE_DOCS = SAMPLE_DIR / "docs"
 SAMPLE_QUESTIONS = SAMPLE_DIR / "questions.jsonl"
 

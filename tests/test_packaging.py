@@ -22,7 +22,7 @@ def test_a_wheel_install_ships_the_sample_corpus_and_builds_without_warnings(tmp
     assert "warning" not in (build.stdout + build.stderr).lower(), (build.stdout + build.stderr)[-3000:]
     wheel = next((tmp_path / "w").glob("*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
-    shipped = {n.removeprefix("raft/sample_data/") for n in names if n.startswith("raft/sample_data/")}
+    shipped = {n.removeprefix("corpora/helpdesk/") for n in names if n.startswith("corpora/helpdesk/")}
     in_repo = {p.relative_to(ROOT / "corpora" / "helpdesk").as_posix() for p in (ROOT / "corpora" / "helpdesk").rglob("*.md")}
     assert in_repo <= shipped and "questions.jsonl" in shipped
 
