@@ -49,3 +49,18 @@ def test_a_wheel_install_ships_the_sample_corpus_and_builds_without_warnings(tmp
     where, count = run.stdout.split()
     assert Path(where).is_relative_to(target)
     assert int(count) == len(list((ROOT / "corpora" / "helpdesk" / "docs").rglob("*.md")))
+
+
+def test_an_editable_install_is_a_plain_path_entry_without_notices(tmp_path: Path) -> None:
+    """`pip install -e .` (what `make` does) builds through PEP 660; with the project root named as the
+    package dir, setuptools writes a plain .pth and prints no meta-path-finder notice."""
+    code = (
+        "import sys; from setuptools import build_meta as b; "
+        f"print(b.build_editable({str(tmp_path)!r}))"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "Editable installation" not in run.stderr and "meta path finder" not in run.stderr, run.stderr[-2000:]
+    wheel = tmp_path / run.stdout.split()[-1]
+    pth = [n for n in zipfile.ZipFile(wheel).namelist() if n.endswith(".pth")]
+    assert pth and not any(n.endswith("finder.py") for n in zipfile.ZipFile(wheel).namelist())
