@@ -26,7 +26,7 @@ STATE = "demo_state.json"
 
 @dataclass(frozen=True)
 class DemoConfig:
-    """Settings of the demo; the defaults are the README's run (about 15 minutes on 2 CPU cores)."""
+    """Settings of the demo; the defaults are the README's run (about 11 minutes on 2 CPU cores)."""
 
     out: Path = Path("runs/demo")
     corpus: Path = SAMPLE_DOCS
