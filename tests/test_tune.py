@@ -27,7 +27,7 @@ def small_dataset(tmp_path_factory) -> Path:
     return make_dataset(tmp_path_factory.mktemp("tune-ds") / "dataset", n_train=8, n_eval=4)
 
 
-def _trials(db: Path, states: tuple[str, ...]) -> list:
+def _finished(db: Path) -> list:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -37,11 +37,22 @@ def _trials(db: Path, states: tuple[str, ...]) -> list:
         study = optuna.load_study(study_name="raft-tune", storage=f"sqlite:///{db.resolve()}")
     except KeyError:  # the study is being created
         return []
-    return [t for t in study.get_trials(deepcopy=False) if t.state.name in states]
+    return [t for t in study.get_trials(deepcopy=False) if t.state.name in ("COMPLETE", "PRUNED")]
 
 
-def _finished(db: Path) -> list:
-    return _trials(db, ("COMPLETE", "PRUNED"))
+def _trial_states(db: Path) -> list[tuple[int, str]]:
+    """(number, state) of every trial, read with one short read-only query, so polling never holds
+    the database long enough to block the study's own writes."""
+    import sqlite3
+    from contextlib import closing
+
+    if not db.is_file():
+        return []
+    try:
+        with closing(sqlite3.connect(f"file:{db.resolve()}?mode=ro", uri=True, timeout=1)) as con:
+            return con.execute("SELECT number, state FROM trials").fetchall()
+    except sqlite3.OperationalError:  # no trials table yet, or busy for a moment
+        return []
 
 
 @pytest.mark.slow
@@ -59,10 +70,12 @@ def test_search_resumes_after_a_kill_and_links_the_best_trial(tmp_path, small_da
     # Kill once a trial has finished and the next one is running, so the kill leaves one behind as
     # 'running' (polled on the study's own state, not on a guess of how long a trial takes).
     while proc.poll() is None and time.monotonic() < deadline:
-        done = _finished(storage)
-        if done and any(t.number > max(d.number for d in done) for t in _trials(storage, ("RUNNING",))):
+        states = _trial_states(storage)
+        done = [n for n, state in states if state in ("COMPLETE", "PRUNED")]
+        if done and any(state == "RUNNING" and n > max(done) for n, state in states):
             break
-        time.sleep(0.2)
+        time.sleep(0.5)
+    assert proc.poll() is None, "the study ended before it could be killed mid-study"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     before = {t.number: (t.state.name, t.value) for t in _finished(storage)}
