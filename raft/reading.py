@@ -274,24 +274,14 @@ def train_reading(
     """Fine-tune on the tasks in order (one pass, padded batches, the tiny model's AdamW + warmup/cosine).
 
     Returns the losses and the number of (unpadded) tokens trained on."""
-    import torch
-
-    from raft.tiny_model import train_steps
+    from raft.tiny_model import pad_batch, train_steps
 
     rows = encode(tasks, tokenizer, cfg.answer_only_loss)
-    pad = tokenizer.pad_token_id
     steps = math.ceil(len(rows) / cfg.batch_size)
-
-    def batches() -> Iterable[tuple[Any, Any, Any]]:
-        for s in range(steps):
-            batch = rows[s * cfg.batch_size : (s + 1) * cfg.batch_size]
-            width = max(len(ids) for ids, _ in batch)
-            ids = torch.tensor([i + [pad] * (width - len(i)) for i, _ in batch])
-            labels = torch.tensor([lab + [-100] * (width - len(lab)) for _, lab in batch])
-            attn = (torch.arange(width)[None, :] < torch.tensor([len(i) for i, _ in batch])[:, None]).long()
-            yield ids, labels, attn
-
-    losses = train_steps(model, iter(batches()), steps, cfg.lr, "reading")
+    batches = (
+        pad_batch(rows[s * cfg.batch_size : (s + 1) * cfg.batch_size], tokenizer.pad_token_id) for s in range(steps)
+    )
+    losses = train_steps(model, batches, steps, cfg.lr, "reading")
     return losses, sum(len(ids) for ids, _ in rows)
 
 

@@ -49,7 +49,7 @@ CHAT_TEMPLATE = (
 
 @dataclass(frozen=True)
 class TinyModelConfig:
-    """Shape and training budget of the tiny model (defaults: LFM2, 2 layers, ~2.1M parameters)."""
+    """Shape and training budget of the tiny model (defaults: LFM2, 2 layers, ~1.9M parameters)."""
 
     out: Path
     corpus: Path | None = None
@@ -155,12 +155,16 @@ def train_tokenizer(texts: list[str], vocab_size: int, max_positions: int) -> An
 ARCHS = ("lfm2", "llama")
 
 
+def check_arch(arch: str) -> None:
+    if arch not in ARCHS:
+        raise RaftError(f"--arch {arch!r} is not one of {', '.join(ARCHS)}")
+
+
 def model_config(cfg: TinyModelConfig, tokenizer: Any) -> Any:
     """The transformers config of the chosen shape (LFM2: convolution and attention layers alternate)."""
     from transformers import Lfm2Config, LlamaConfig
 
-    if cfg.arch not in ARCHS:
-        raise RaftError(f"--arch {cfg.arch!r} is not one of {', '.join(ARCHS)}")
+    check_arch(cfg.arch)
     common = dict(
         vocab_size=len(tokenizer),
         hidden_size=cfg.hidden_size,
@@ -216,7 +220,6 @@ def copy_batches(ids: list[int], tokenizer: Any, cfg: TinyModelConfig) -> Iterat
     `##end_quote##`; the loss is on the slice and the closing marker only."""
     import random
 
-    import torch
 
     rng = random.Random(f"{cfg.seed}:copy")
     lo, hi = cfg.copy_context
@@ -233,11 +236,18 @@ def copy_batches(ids: list[int], tokenizer: Any, cfg: TinyModelConfig) -> Iterat
             at = rng.randrange(n - length + 1)
             piece = window[at : at + length] + [end]
             rows.append((window + [begin] + piece, [-100] * (n + 1) + piece))
-        width = max(len(x) for x, _ in rows)
-        x = torch.tensor([a + [pad] * (width - len(a)) for a, _ in rows])
-        y = torch.tensor([b + [-100] * (width - len(b)) for _, b in rows])
-        mask = (torch.arange(width)[None, :] < torch.tensor([len(a) for a, _ in rows])[:, None]).long()
-        yield x, y, mask
+        yield pad_batch(rows, pad)
+
+
+def pad_batch(rows: list[tuple[list[int], list[int]]], pad: int) -> tuple[Any, Any, Any]:
+    """(input ids, labels) rows right-padded to one width: ids with `pad`, labels with -100, and the mask."""
+    import torch
+
+    width = max(len(ids) for ids, _ in rows)
+    x = torch.tensor([ids + [pad] * (width - len(ids)) for ids, _ in rows])
+    y = torch.tensor([labels + [-100] * (width - len(labels)) for _, labels in rows])
+    mask = (torch.arange(width)[None, :] < torch.tensor([len(ids) for ids, _ in rows])[:, None]).long()
+    return x, y, mask
 
 
 def train_steps(
@@ -322,8 +332,7 @@ def build_tiny_model(cfg: TinyModelConfig) -> Path:
     artifacts.check_output_dir(cfg.out, cfg.overwrite, "model")
     if min(cfg.reading_steps, cfg.pretrain_steps, cfg.copy_steps) < 0:
         raise RaftError("--pretrain-steps, --copy-steps and --reading-steps must be 0 or more")
-    if cfg.arch not in ARCHS:
-        raise RaftError(f"--arch {cfg.arch!r} is not one of {', '.join(ARCHS)}")
+    check_arch(cfg.arch)  # before the tokenizer is trained
     unmatched = unmatched_excludes(corpus, cfg.exclude)
     if unmatched:
         log.warning("%d excluded id(s) match no document in %s, e.g. %s", len(unmatched), corpus, unmatched[0])

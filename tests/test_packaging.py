@@ -8,7 +8,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT, SAMPLE_CORPUS, SAMPLE_DOCS
 
 
 def test_a_wheel_install_ships_the_sample_corpus_and_builds_without_warnings(tmp_path: Path) -> None:
@@ -23,7 +23,7 @@ def test_a_wheel_install_ships_the_sample_corpus_and_builds_without_warnings(tmp
     wheel = next((tmp_path / "w").glob("*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     shipped = {n.removeprefix("corpora/helpdesk/") for n in names if n.startswith("corpora/helpdesk/")}
-    in_repo = {p.relative_to(ROOT / "corpora" / "helpdesk").as_posix() for p in (ROOT / "corpora" / "helpdesk").rglob("*.md")}
+    in_repo = {p.relative_to(SAMPLE_CORPUS).as_posix() for p in SAMPLE_CORPUS.rglob("*.md")}
     assert in_repo <= shipped and "questions.jsonl" in shipped
 
     target = tmp_path / "site"
@@ -48,7 +48,7 @@ def test_a_wheel_install_ships_the_sample_corpus_and_builds_without_warnings(tmp
     assert run.returncode == 0, run.stderr[-2000:]
     where, count = run.stdout.split()
     assert Path(where).is_relative_to(target)
-    assert int(count) == len(list((ROOT / "corpora" / "helpdesk" / "docs").rglob("*.md")))
+    assert int(count) == len(list(SAMPLE_DOCS.rglob("*.md")))
 
 
 def test_an_editable_install_is_a_plain_path_entry_without_notices(tmp_path: Path) -> None:
