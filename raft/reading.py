@@ -22,7 +22,7 @@ import logging
 import math
 import random
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,6 +72,7 @@ class ReadingConfig:
     kinds: tuple[str, ...] = KINDS
     weights: tuple[float, ...] = (0.45, 0.4, 0.15)
     seed: int = 0
+    bf16: bool = False  # bf16 autocast for the matmuls (weights and optimiser stay fp32)
 
 
 @dataclass(frozen=True)
@@ -269,20 +270,37 @@ def encode(tasks: Sequence[ReadingTask], tokenizer: Any, answer_only: bool) -> l
 
 
 def train_reading(
-    model: Any, tokenizer: Any, tasks: Sequence[ReadingTask], cfg: ReadingConfig
+    model: Any,
+    tokenizer: Any,
+    tasks: Sequence[ReadingTask],
+    cfg: ReadingConfig,
+    drill: Iterator[tuple[Any, Any, Any]] | None = None,
+    drill_every: int = 0,
 ) -> tuple[list[float], int]:
     """Fine-tune on the tasks in order (one pass, padded batches, the tiny model's AdamW + warmup/cosine).
 
-    Returns the losses and the number of (unpadded) tokens trained on."""
+    With a `drill` (copy-drill batches), one drill batch follows every `drill_every` reading batches, so
+    the reading stage does not wear away the copying the drill taught. Returns the reading batches'
+    losses and the number of (unpadded) reading tokens trained on."""
     from raft.tiny_model import pad_batch, train_steps
 
     rows = encode(tasks, tokenizer, cfg.answer_only_loss)
     steps = math.ceil(len(rows) / cfg.batch_size)
-    batches = (
-        pad_batch(rows[s * cfg.batch_size : (s + 1) * cfg.batch_size], tokenizer.pad_token_id) for s in range(steps)
-    )
-    losses = train_steps(model, batches, steps, cfg.lr, "reading")
-    return losses, sum(len(ids) for ids, _ in rows)
+    every = drill_every if drill is not None else 0
+    is_reading: list[bool] = []
+
+    def batches() -> Iterator[tuple[Any, Any, Any]]:
+        for s in range(steps):
+            is_reading.append(True)
+            yield pad_batch(rows[s * cfg.batch_size : (s + 1) * cfg.batch_size], tokenizer.pad_token_id)
+            if every > 0 and (s + 1) % every == 0:
+                is_reading.append(False)
+                yield next(drill)
+
+    total = steps + (steps // every if every > 0 else 0)
+    losses = train_steps(model, batches(), total, cfg.lr, "reading", bf16=cfg.bf16)
+    reading_losses = [loss for loss, reading in zip(losses, is_reading, strict=True) if reading]
+    return reading_losses, sum(len(ids) for ids, _ in rows)
 
 
 def reading_documents(corpus: Path, exclude: Iterable[str]) -> list[Any]:

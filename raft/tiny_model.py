@@ -10,7 +10,8 @@ loads it like any other model directory. Two shapes, both stock transformers arc
 - `llama`: a plain LLaMA decoder.
 
 The copy drill (`copy_steps`) is self-supervised: a window of corpus text followed by
-`##begin_quote##` and a verbatim slice of that window; the loss is on the slice.
+`##begin_quote##` and a verbatim slice of that window; the loss is on the slice. With
+`reading_drill_every` the drill goes on during the reading stage; `bf16` trains under bf16 autocast.
 """
 
 from __future__ import annotations
@@ -78,6 +79,11 @@ class TinyModelConfig:
     reading_lr: float = 2e-3
     reading_distractors: int = 3
     reading_answer_only: bool = True  # loss on the answer turn only (else on every token)
+    # One copy-drill batch after every N reading batches (0: none), so reading does not wear copying away.
+    reading_drill_every: int = 0
+    # bf16 autocast while training (weights and optimiser stay fp32): faster on CPUs with bf16
+    # instructions (AVX512-BF16, AMX) and on GPUs, slower where bf16 is emulated.
+    bf16: bool = False
     # Documents (doc ids or source paths) kept out of the tokenizer, pretraining and reading text.
     exclude: tuple[str, ...] = ()
 
@@ -89,6 +95,7 @@ class TinyModelConfig:
             max_distractors=self.reading_distractors,
             answer_only_loss=self.reading_answer_only,
             seed=self.seed,
+            bf16=self.bf16,
         )
 
 
@@ -257,9 +264,11 @@ def train_steps(
     lr: float,
     desc: str,
     on_step: Callable[[int], None] | None = None,
+    bf16: bool = False,
 ) -> list[float]:
-    """`steps` AdamW steps (warmup + cosine to a tenth) on (input ids, labels, attention mask) batches;
-    `on_step(n)` is called after step n (1-based), e.g. to measure along the way."""
+    """`steps` AdamW steps (warmup + cosine to a tenth) on (input ids, labels, attention mask) batches,
+    with the forward pass under bf16 autocast if `bf16`; `on_step(n)` is called after step n (1-based),
+    e.g. to measure along the way."""
     import torch
     from tqdm.auto import tqdm
 
@@ -276,7 +285,8 @@ def train_steps(
     losses: list[float] = []
     bar = tqdm(range(steps), desc=desc, unit="step", leave=False)
     for step, (x, y, mask) in zip(bar, batches, strict=False):
-        loss = model(input_ids=x, attention_mask=mask, labels=y).loss
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = model(input_ids=x, attention_mask=mask, labels=y).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
@@ -299,8 +309,15 @@ def corpus_ids(tokenizer: Any, texts: list[str]) -> list[int]:
     return ids
 
 
-def read(model: Any, tokenizer: Any, corpus: Path, cfg: TinyModelConfig) -> dict[str, Any]:
-    """The reading stage: self-supervised corpus questions in the RAFT answer format (raft/reading.py)."""
+def read(
+    model: Any,
+    tokenizer: Any,
+    corpus: Path,
+    cfg: TinyModelConfig,
+    drill: Iterator[tuple[Any, Any, Any]] | None = None,
+) -> dict[str, Any]:
+    """The reading stage: self-supervised corpus questions in the RAFT answer format (raft/reading.py),
+    with `drill` batches interleaved every `cfg.reading_drill_every` reading batches."""
     from raft.reading import TaskMaker, passages, reading_documents, train_reading
 
     rc = cfg.reading()
@@ -310,12 +327,13 @@ def read(model: Any, tokenizer: Any, corpus: Path, cfg: TinyModelConfig) -> dict
         tasks = TaskMaker(pool, rc).tasks(rc.steps * rc.batch_size, rc.seed)
     except ValueError as exc:
         raise RaftError(f"reading stage: {exc}; pass --reading-steps 0 for a corpus this small") from exc
-    losses, tokens = train_reading(model, tokenizer, tasks, rc)
+    losses, tokens = train_reading(model, tokenizer, tasks, rc, drill, cfg.reading_drill_every)
     seconds = time.perf_counter() - t0
     kinds = sorted({t.kind for t in tasks})
     return {
         "settings": asdict(rc),
         "tasks": len(tasks),
+        "drill_every": cfg.reading_drill_every if drill is not None else 0,
         "tasks_by_kind": {k: sum(t.kind == k for t in tasks) for k in kinds},
         "passages": len(pool),
         "first_loss": losses[0],
@@ -330,8 +348,8 @@ def build_tiny_model(cfg: TinyModelConfig) -> Path:
     """Train the tokenizer, build and pretrain the model, save a plain HF model directory."""
     corpus = Path(cfg.corpus) if cfg.corpus is not None else SAMPLE_DOCS
     artifacts.check_output_dir(cfg.out, cfg.overwrite, "model")
-    if min(cfg.reading_steps, cfg.pretrain_steps, cfg.copy_steps) < 0:
-        raise RaftError("--pretrain-steps, --copy-steps and --reading-steps must be 0 or more")
+    if min(cfg.reading_steps, cfg.pretrain_steps, cfg.copy_steps, cfg.reading_drill_every) < 0:
+        raise RaftError("--pretrain-steps, --copy-steps, --reading-steps and --reading-drill-every must be 0 or more")
     check_arch(cfg.arch)  # before the tokenizer is trained
     unmatched = unmatched_excludes(corpus, cfg.exclude)
     if unmatched:
@@ -341,10 +359,11 @@ def build_tiny_model(cfg: TinyModelConfig) -> Path:
     tokenizer = train_tokenizer(texts, cfg.vocab_size, cfg.max_positions)
     model = init_model(cfg, tokenizer)
     ids = corpus_ids(tokenizer, texts)
-    copy_losses = train_steps(model, copy_batches(ids, tokenizer, cfg), cfg.copy_steps, cfg.copy_lr, "copy drill")
-    losses = train_steps(model, _batches(ids, cfg), cfg.pretrain_steps, cfg.lr, "pretrain")
+    drill = copy_batches(ids, tokenizer, cfg)  # the reading stage continues the same stream
+    copy_losses = train_steps(model, drill, cfg.copy_steps, cfg.copy_lr, "copy drill", bf16=cfg.bf16)
+    losses = train_steps(model, _batches(ids, cfg), cfg.pretrain_steps, cfg.lr, "pretrain", bf16=cfg.bf16)
     pretrain_seconds = time.perf_counter() - start
-    reading = read(model, tokenizer, corpus, cfg) if cfg.reading_steps > 0 else {}
+    reading = read(model, tokenizer, corpus, cfg, drill) if cfg.reading_steps > 0 else {}
     n_params = sum(p.numel() for p in model.parameters())
     with artifacts.staging_dir(cfg.out, cfg.overwrite) as tmp:
         model.save_pretrained(tmp)

@@ -115,6 +115,23 @@ def test_tiny_model_reading_stage_is_recorded_in_the_manifest(tmp_path):
     assert m["reading"]["tokens"] > 0 and m["reading"]["final_loss"] > 0
 
 
+def test_reading_stage_interleaves_drill_batches(tmp_path):
+    from safetensors.torch import load_file
+
+    from raft.tiny_model import TinyModelConfig, build_tiny_model
+
+    root = corpus_with_secret(tmp_path / "docs")
+    cfg = dict(corpus=root, hidden_size=32, intermediate_size=64, layers=2, heads=2, kv_heads=1, vocab_size=500,
+               pretrain_steps=0, copy_steps=2, copy_batch_size=2, reading_steps=4, reading_batch_size=2)
+    plain = build_tiny_model(TinyModelConfig(out=tmp_path / "plain", **cfg))
+    mixed = build_tiny_model(TinyModelConfig(out=tmp_path / "mixed", reading_drill_every=2, **cfg))
+    m = json.loads((mixed / "manifest.json").read_text())["reading"]
+    assert m["drill_every"] == 2 and m["tasks"] == 8
+    assert json.loads((plain / "manifest.json").read_text())["reading"]["drill_every"] == 0
+    wa, wb = (load_file(p / "model.safetensors") for p in (plain, mixed))
+    assert any((wa[k] != wb[k]).any() for k in wa)  # the two drill batches trained the model
+
+
 def test_reading_stage_on_a_corpus_without_sentences_is_a_user_error(tmp_path):
     from raft.errors import RaftError
     from raft.tiny_model import TinyModelConfig, build_tiny_model

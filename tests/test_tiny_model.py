@@ -86,6 +86,20 @@ def test_same_seed_same_weights_other_seed_differs(tmp_path):
     assert (a / "tokenizer.json").read_text() == (b / "tokenizer.json").read_text()
 
 
+def test_bf16_autocast_is_recorded_and_changes_training(tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    corpus = small_corpus(tmp_path / "docs")
+    fp32 = build_tiny_model(tiny_cfg(tmp_path / "fp32", corpus, bf16=False, copy_steps=3))
+    bf16 = build_tiny_model(tiny_cfg(tmp_path / "bf16", corpus, bf16=True, copy_steps=3))
+    assert json.loads((fp32 / "manifest.json").read_text())["settings"]["bf16"] is False
+    assert json.loads((bf16 / "manifest.json").read_text())["settings"]["bf16"] is True
+    wa, wb = (load_file(p / "model.safetensors") for p in (fp32, bf16))
+    assert all(w.dtype == torch.float32 for w in wb.values())  # autocast: the weights stay fp32
+    assert any((wa[k] != wb[k]).any() for k in wa)
+
+
 def test_zero_pretrain_steps_gives_random_init(tmp_path):
     corpus = small_corpus(tmp_path / "docs")
     out = build_tiny_model(tiny_cfg(tmp_path / "m", corpus, pretrain_steps=0))

@@ -2,11 +2,14 @@
 
     .venv/bin/python tests/benchmarks/bench_demo_datasets.py pubmedqa [--out runs/pubmedqa] [--eval-limit N]
     .venv/bin/python tests/benchmarks/bench_demo_datasets.py squad [--out runs/squad] [--eval-limit N]
+    .venv/bin/python tests/benchmarks/bench_demo_datasets.py aws [--out runs/aws]
 
 - `pubmedqa`: indexes the abstract sections of `ori_pqal.json` (one document per section); its split column
   (the 500 official test PMIDs) drives train/test; yes/no/maybe answers, so accuracy is the main metric.
 - `squad`: indexes the paragraphs of SQuAD 2.0 dev (one document per paragraph); the file has no split
   column, so the demo holds out 20 % of the documents (seeded) for test; unanswerable questions are skipped.
+- `aws`: indexes the 2,757 Markdown pages of the AWS documentation set (26 MB); `QA_true.csv` has 100
+  questions with their gold page and no split column, so the same seeded document hold-out applies.
 
 Prints the stage times, the report table and the question counts. `--eval-limit` scores the first N test
 questions (the same N for every system).
@@ -28,6 +31,7 @@ SHARED = Path(__file__).resolve().parents[3] / "shared" / "datasets"
 DATASETS = {
     "pubmedqa": (SHARED / "pubmedqa" / "ori_pqal.json", SHARED / "pubmedqa" / "ori_pqal.json"),
     "squad": (SHARED / "squad-v2-dev" / "dev-v2.0.json", SHARED / "squad-v2-dev" / "dev-v2.0.json"),
+    "aws": (SHARED / "aws-documentation-qa" / "documents", SHARED / "aws-documentation-qa" / "QA_true.csv"),
 }
 
 
