@@ -227,7 +227,6 @@ def copy_batches(ids: list[int], tokenizer: Any, cfg: TinyModelConfig) -> Iterat
     `##end_quote##`; the loss is on the slice and the closing marker only."""
     import random
 
-
     rng = random.Random(f"{cfg.seed}:copy")
     lo, hi = cfg.copy_context
     hi = max(lo, min(hi, len(ids) - 1))
@@ -314,7 +313,7 @@ def read(
     tokenizer: Any,
     corpus: Path,
     cfg: TinyModelConfig,
-    drill: Iterator[tuple[Any, Any, Any]] | None = None,
+    drill: Iterator[tuple[Any, Any, Any]],
 ) -> dict[str, Any]:
     """The reading stage: self-supervised corpus questions in the RAFT answer format (raft/reading.py),
     with `drill` batches interleaved every `cfg.reading_drill_every` reading batches."""
@@ -333,7 +332,7 @@ def read(
     return {
         "settings": asdict(rc),
         "tasks": len(tasks),
-        "drill_every": cfg.reading_drill_every if drill is not None else 0,
+        "drill_every": cfg.reading_drill_every,
         "tasks_by_kind": {k: sum(t.kind == k for t in tasks) for k in kinds},
         "passages": len(pool),
         "first_loss": losses[0],

@@ -107,5 +107,6 @@ def main() -> None:
     print(json.dumps({"arch": a.arch, "layers": a.layers, "hidden": a.hidden, "runs": runs,
                       "load_avg_1m": round(load[0], 2)}))  # fmt: skip
 
+
 if __name__ == "__main__":
     main()
