@@ -1,5 +1,5 @@
 """The Gradio chat app behind `raft chat` (UI only; retrieval, prompts, generation and citations live
-in `raft.engine`, feedback in `raft.feedback`, uploads in `raft.upload`)."""
+in `raft.serve.engine`, feedback in `raft.serve.feedback`, uploads in `raft.index.upload`)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from raft.citations import highlight_html
-from raft.engine import Answer, ChatEngine, ChatSettings, Retrieval
 from raft.errors import RaftError
-from raft.feedback import FeedbackRecord, FeedbackStore
-from raft.monitoring import Metrics, RequestLog, RequestLogConfig, answer_record
+from raft.serve.citations import highlight_html
+from raft.serve.engine import Answer, ChatEngine, ChatSettings, Retrieval
+from raft.serve.feedback import FeedbackRecord, FeedbackStore
+from raft.serve.monitoring import Metrics, RequestLog, RequestLogConfig, answer_record
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from raft import artifacts
-from raft.corpus import SAMPLE_DOCS, SAMPLE_QUESTIONS
 from raft.errors import RaftError
+from raft.index.corpus import SAMPLE_DOCS, SAMPLE_QUESTIONS
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +38,9 @@ class DemoConfig:
     p_oracle: float = 0.8
     strategy: str = "hard"
     tiny_arch: str = "lfm2"
-    tiny_copy_steps: int = 700  # copy drill (raft/tiny_model.py): the base learns to copy from its context
+    tiny_copy_steps: int = 700  # copy drill (raft/models/tiny.py): the base learns to copy from its context
     tiny_pretrain_steps: int = 30
-    tiny_reading_steps: int = 150  # self-supervised reading tasks (raft/reading.py): format and span finding
+    tiny_reading_steps: int = 150  # self-supervised reading tasks (raft/models/reading.py): format and span finding
     raft_steps: int = 150
     dsf_steps: int = 150
     batch_size: int = 8
@@ -228,7 +228,7 @@ def _elapsed(t0: float) -> str:
 
 
 def _index(cfg: DemoConfig, out: Path) -> None:
-    from raft.index import IndexConfig, build_index
+    from raft.index.build import IndexConfig, build_index
 
     build_index(
         IndexConfig(
@@ -241,7 +241,7 @@ def split_questions(cfg: DemoConfig) -> list[Any]:
     """The QA file's questions, each with split train or test: the file's own split column (its validation
     rows count as training documents; `raft generate` carves validation from them), else a seeded split by
     document (`test_fraction` of the document groups)."""
-    from raft.qa import QAItem, read_qa
+    from raft.data.qa import QAItem, read_qa
     from raft.splits import TEST, TRAIN, split_groups
 
     items = read_qa(Path(cfg.qa))
@@ -279,7 +279,7 @@ def _questions(cfg: DemoConfig, out: Path) -> None:
 
 
 def _generate(cfg: DemoConfig, out: Path, mode: str) -> None:
-    from raft.raftdata import GenerateConfig, generate_dataset
+    from raft.data.generate import GenerateConfig, generate_dataset
 
     generate_dataset(
         GenerateConfig(
@@ -298,7 +298,7 @@ def _generate(cfg: DemoConfig, out: Path, mode: str) -> None:
 
 def _tiny(cfg: DemoConfig, out: Path) -> None:
     """The tiny base model, pretrained without the test documents (read from the dataset's lineage)."""
-    from raft.tiny_model import TinyModelConfig, build_tiny_model
+    from raft.models.tiny import TinyModelConfig, build_tiny_model
 
     lineage = json.loads((out.parent / "data" / "raft" / "lineage.json").read_text())
     build_tiny_model(
@@ -317,7 +317,7 @@ def _tiny(cfg: DemoConfig, out: Path) -> None:
 
 
 def _train(cfg: DemoConfig, out: Path, mode: str, base: str, steps: int) -> None:
-    from raft.train import TrainConfig, train
+    from raft.train.sft import TrainConfig, train
 
     train(
         TrainConfig(
@@ -338,8 +338,8 @@ def _train(cfg: DemoConfig, out: Path, mode: str, base: str, steps: int) -> None
 
 
 def _evaluate(cfg: DemoConfig, out: Path, base: str) -> None:
-    from raft.evaluate import EvalConfig, run_eval
-    from raft.generation import DecodingConfig
+    from raft.eval.run import EvalConfig, run_eval
+    from raft.serve.generators import DecodingConfig
 
     run_eval(
         EvalConfig(

@@ -22,7 +22,7 @@ SHARED_DATASETS = ROOT.parent / "shared" / "datasets"
 @pytest.fixture(scope="session")
 def sample_index(tmp_path_factory) -> Path:
     """The bundled corpus indexed with the real MiniLM embedder (built once per test session)."""
-    from raft.index import IndexConfig, build_index
+    from raft.index.build import IndexConfig, build_index
 
     out = tmp_path_factory.mktemp("sample-index") / "index"
     build_index(IndexConfig(corpus=SAMPLE_DOCS, out=out))
@@ -32,7 +32,7 @@ def sample_index(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A tiny Llama-shaped base model with a tokenizer trained on the bundled corpus (brief pretraining)."""
-    from raft.tiny_model import TinyModelConfig, build_tiny_model
+    from raft.models.tiny import TinyModelConfig, build_tiny_model
 
     out = tmp_path_factory.mktemp("tiny-model") / "model"
     build_tiny_model(TinyModelConfig(out=out, corpus=SAMPLE_DOCS, pretrain_steps=30, seed=0))

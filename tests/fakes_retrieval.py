@@ -1,4 +1,4 @@
-"""A small in-memory stand-in for `raft.retriever.Retriever` (hashed bag-of-words vectors, exact search)."""
+"""A small in-memory stand-in for `raft.index.retriever.Retriever` (hashed bag-of-words vectors, exact search)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from raft.chunking import Chunk
-from raft.retriever import Hit
+from raft.index.chunking import Chunk
+from raft.index.retriever import Hit
 
 DIM = 256
 

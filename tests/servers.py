@@ -133,7 +133,7 @@ def small_corpus_index(tmp: Path, n_docs: int = 6) -> Path:
     """An index over a copy of a few bundled docs (uploads write into the corpus, so never the original)."""
     import shutil
 
-    from raft.index import IndexConfig, build_index
+    from raft.index.build import IndexConfig, build_index
     from tests.conftest import SAMPLE_DOCS
 
     corpus = tmp / "corpus"

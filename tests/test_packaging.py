@@ -37,7 +37,7 @@ def test_a_wheel_install_ships_the_sample_corpus_and_builds_without_warnings(tmp
     # Run from outside the checkout with the installed copy first on the path: the demo's defaults resolve
     # to the package data and pass the demo's input validation (the QA file is read and split there).
     probe = (
-        "import raft.corpus as c, raft.demo as d; "
+        "import raft.index.corpus as c, raft.demo as d; "
         "d._validate(d.DemoConfig()); "
         "print(c.SAMPLE_DOCS); print(sum(1 for _ in c.SAMPLE_DOCS.rglob('*.md')))"
     )

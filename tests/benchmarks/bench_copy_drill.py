@@ -5,7 +5,7 @@
     PYTHONPATH=$PWD .venv/bin/python tests/benchmarks/bench_copy_drill.py --precision fp32 bf16 --steps 300 --every 100
 
 Builds the tokenizer and a random-init model as `raft tiny-model` does (bundled corpus minus nothing),
-trains on `raft.tiny_model.copy_batches` with `raft.tiny_model.train_steps`, and reports, every
+trains on `raft.models.tiny.copy_batches` with `raft.models.tiny.train_steps`, and reports, every
 `--every` steps, the copy accuracy: the share of quoted tokens after the first one that the model
 predicts (argmax) on 64 held-out drill rows (another seed), with the wall time and the load average.
 `--precision fp32 bf16` trains the same model from the same seed once per precision (bf16: the
@@ -21,7 +21,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from raft.corpus import SAMPLE_DOCS
+from raft.index.corpus import SAMPLE_DOCS
 
 
 def copy_accuracy(model, batches, n_batches: int = 4) -> float:
@@ -59,7 +59,7 @@ def main() -> None:
     a = ap.parse_args()
     import torch
 
-    from raft.tiny_model import (
+    from raft.models.tiny import (
         TinyModelConfig,
         copy_batches,
         corpus_ids,

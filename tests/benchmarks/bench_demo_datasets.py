@@ -25,7 +25,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from raft.demo import DemoConfig, run_demo
-from raft.eval_report import format_table
+from raft.eval.report import format_table
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "datasets"
 DATASETS = {

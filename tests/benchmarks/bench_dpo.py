@@ -25,8 +25,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from raft import metrics
 from raft.demo import DemoConfig, quick, run_demo
+from raft.eval import metrics
 
 SQUAD = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "squad-v2-dev" / "dev-v2.0.json"
 # Per-question scores compared with a paired CI when present; report-level metrics read when present.
@@ -58,10 +58,10 @@ def squad_subset(out: Path, articles: int) -> tuple[Path, Path]:
 
 def dpo_and_eval(run: Path, steps: int, eval_limit: int | None, max_new_tokens: int, seed: int,
                  name: str = "dpo") -> dict:
-    from raft.evaluate import EvalConfig, run_eval
-    from raft.generation import DecodingConfig
-    from raft.preference import train_preference
-    from raft.train import load_config
+    from raft.eval.run import EvalConfig, run_eval
+    from raft.serve.generators import DecodingConfig
+    from raft.train.preference import train_preference
+    from raft.train.sft import load_config
 
     t0 = time.perf_counter()
     cfg = load_config(None, dataset=run / "data" / "raft", out=run / "models" / name,

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-from raft.contexts import ChunkPool
-from raft.index import IndexConfig, build_index
-from raft.qa import read_qa, resolve_oracles
-from raft.raftdata import GenerateConfig
-from raft.raftrows import Question, Row, RowMaker
-from raft.retriever import Retriever
-from raft.teacher import AnswerRequest, DeterministicTeacher
+from raft.data.contexts import ChunkPool
+from raft.data.generate import GenerateConfig
+from raft.data.qa import read_qa, resolve_oracles
+from raft.data.rows import Question, Row, RowMaker
+from raft.data.teacher import AnswerRequest, DeterministicTeacher
+from raft.index.build import IndexConfig, build_index
+from raft.index.retriever import Retriever
 
 DATASETS = Path(__file__).resolve().parents[2] / ".." / "shared" / "datasets"
 

@@ -1,4 +1,4 @@
-"""Batched generation (raft.generation, as `raft eval` uses it) vs one question at a time with `model.generate`.
+"""Batched generation (raft.serve.generators, as `raft eval` uses it) vs one question at a time with `model.generate`.
 
 Same model, same prompts (RAFT prompts over real PubMedQA questions and contexts, read from
 ../shared/datasets), same greedy decoding. The model is a random-init Llama of about 25M parameters
@@ -24,7 +24,7 @@ PUBMEDQA = Path(__file__).resolve().parents[2] / ".." / "shared" / "datasets" / 
 
 def build_model(workdir: Path, records: list[dict]) -> Path:
     """A random-init Llama (hidden 512, 8 layers) with a BPE tokenizer trained on the contexts."""
-    from raft.tiny_model import TinyModelConfig, build_tiny_model
+    from raft.models.tiny import TinyModelConfig, build_tiny_model
 
     corpus = workdir / "corpus"
     corpus.mkdir()
@@ -74,8 +74,8 @@ def one_at_a_time(model_dir: Path, convs: list[list[dict]], max_new_tokens: int)
 def batched(
     model_dir: Path, convs: list[list[dict]], max_new_tokens: int, batch_size: int
 ) -> tuple[int, float]:
-    """raft.generation's LocalGenerator: length-sorted batches with left padding."""
-    from raft.generation import DecodingConfig, load_generator
+    """raft.serve.generators's LocalGenerator: length-sorted batches with left padding."""
+    from raft.serve.generators import DecodingConfig, load_generator
 
     gen = load_generator(str(model_dir), device="cpu")
     cfg = DecodingConfig(max_new_tokens=max_new_tokens)
@@ -107,7 +107,7 @@ def main() -> None:
         ]
         for bs in (int(b) for b in args.batch_sizes.split(",")):
             rows.append(
-                ("batched (`raft.generation`)", bs, *batched(model_dir, convs, args.max_new_tokens, bs))
+                ("batched (`raft.serve.generators`)", bs, *batched(model_dir, convs, args.max_new_tokens, bs))
             )
     base = rows[0][2] / rows[0][3]
     print(f"\n{args.questions} PubMedQA RAFT prompts ({args.docs} documents each), greedy, max {args.max_new_tokens} new tokens; "

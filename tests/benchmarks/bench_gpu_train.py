@@ -2,7 +2,7 @@
 
     python tests/benchmarks/bench_gpu_train.py [--out gpu_train.md] [--steps 12] [--shapes 0.5b,1.5b]
 
-Each run is `raft.train.train` itself (bf16, packing with padding-free attention, activation
+Each run is `raft.train.sft.train` itself (bf16, packing with padding-free attention, activation
 checkpointing on or off) on a RAFT-format dataset built from the bundled gold questions, with a
 tokenizer trained offline on the bundled corpus (vocabulary padded to 32,000 like Llama 2). Reported:
 
@@ -12,7 +12,7 @@ tokenizer trained offline on the bundled corpus (vocabulary padded to 32,000 lik
   fine-tuning, N = parameters excluding the input embedding; attention-score FLOPs and recomputation
   under activation checkpointing are not counted (so MFU is a lower bound);
 - peak memory: torch.cuda.max_memory_allocated during the run;
-- generation tokens/s: `raft.generation.LocalGenerator.generate` (the path of `raft eval`), 16 prompts
+- generation tokens/s: `raft.serve.generators.LocalGenerator.generate` (the path of `raft eval`), 16 prompts
   in one left-padded batch, 128 new tokens each.
 
 The whole script is sized to finish within 8 minutes on one H100/H200-class GPU and writes its table
@@ -99,7 +99,7 @@ def peak_flops(device_name: str, override_tflops: float | None = None) -> float 
 
 
 def qlora_quantization_config():
-    """The 4-bit NF4 config `raft train --qlora` loads the base model with (see raft/train.py)."""
+    """The 4-bit NF4 config `raft train --qlora` loads the base model with (see raft/train/sft.py)."""
     import torch
     from transformers import BitsAndBytesConfig
 
@@ -210,7 +210,7 @@ def train_run(
 ) -> dict:
     import torch
 
-    from raft.train import TrainConfig, train
+    from raft.train.sft import TrainConfig, train
 
     cfg = TrainConfig(
         dataset=dataset, out=out, base_model=str(base), qlora=method == "qlora", full=method == "full",
@@ -238,7 +238,7 @@ def generation_run(shape: Shape, base: Path, batch: int = 16, new_tokens: int = 
     import torch
 
     from raft import prompts
-    from raft.generation import DecodingConfig, LocalGenerator, resolve_model
+    from raft.serve.generators import DecodingConfig, LocalGenerator, resolve_model
 
     gen = LocalGenerator(resolve_model(str(base)), device="cuda")
     convs = [
@@ -302,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     if not torch.cuda.is_available():
         print("bench_gpu_train: no CUDA device on this machine; nothing measured (run it on a GPU machine).")
         return 0
-    from raft.tiny_model import read_corpus_texts, train_tokenizer
+    from raft.models.tiny import read_corpus_texts, train_tokenizer
 
     start = time.perf_counter()
     device = torch.cuda.get_device_name(0)

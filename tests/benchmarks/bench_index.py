@@ -35,7 +35,7 @@ def timed(fn, *args) -> tuple[float, float]:
 
 
 def raft_index(corpus: Path, out: Path) -> None:
-    from raft.index import IndexConfig, build_index
+    from raft.index.build import IndexConfig, build_index
 
     build_index(IndexConfig(corpus=corpus, out=out, overwrite=True))
 
@@ -89,7 +89,7 @@ def main() -> None:
 
     import sentence_transformers  # noqa: F401  (imported before timing, for every contender)
 
-    from raft.chunking import Chunk, embedding_text
+    from raft.index.chunking import Chunk, embedding_text
 
     missing = langchain_available()
     results: dict[str, list[tuple[float, float]]] = {

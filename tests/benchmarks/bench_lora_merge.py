@@ -79,7 +79,7 @@ def measure(gen, convs, new_tokens: int, batch_size: int, repeats: int) -> tuple
 
 
 def main() -> None:
-    from raft.generation import load_generator
+    from raft.serve.generators import load_generator
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", required=True)

@@ -7,7 +7,7 @@ pretraining and reading-stage text; RAFT rows are built from the remaining train
 For one variant it measures, with timings and the load average:
   (a) base + RAG: the base model alone, oracle + 3 hard distractors in context;
   (b) RAFT + RAG: after a short RAFT full fine-tune of that base, same contexts.
-EM / F1 are raft.metrics on prompts.extract_answer of the greedy output.
+EM / F1 are raft.eval.metrics on prompts.extract_answer of the greedy output.
 
     PYTHONPATH=$PWD HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false python tests/benchmarks/bench_reading.py \\
         --work /tmp/bench_reading --name r600 --reading-steps 600 --raft-steps 150
@@ -39,8 +39,8 @@ def prepare(work: Path, chunk_size: int, distractors: int, val_share: float, see
     """Split, index and RAFT rows (cached in WORK per chunk size / distractors)."""
     from datasets import DatasetDict, load_from_disk
 
-    from raft.index import IndexConfig, build_index
-    from raft.raftdata import GenerateConfig, generate_dataset
+    from raft.data.generate import GenerateConfig, generate_dataset
+    from raft.index.build import IndexConfig, build_index
 
     qs = [json.loads(line) for line in QUESTIONS.read_text().splitlines() if line.strip()]
     train_docs = sorted({q["doc_id"] for q in qs if q["split"] == "train"})
@@ -74,8 +74,9 @@ def prepare(work: Path, chunk_size: int, distractors: int, val_share: float, see
 
 
 def evaluate(model: str, rows: list[dict], max_new_tokens: int) -> dict:
-    from raft import metrics, prompts
-    from raft.generation import DecodingConfig, load_generator
+    from raft import prompts
+    from raft.eval import metrics
+    from raft.serve.generators import DecodingConfig, load_generator
 
     gen = load_generator(model)
     t0 = time.perf_counter()
@@ -124,8 +125,8 @@ def main() -> None:
     ap.add_argument("--reuse-base", type=Path, default=None, help="An existing base model dir (built with the same exclusions).")
     a = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from raft.tiny_model import TinyModelConfig, build_tiny_model
-    from raft.train import TrainConfig, train
+    from raft.models.tiny import TinyModelConfig, build_tiny_model
+    from raft.train.sft import TrainConfig, train
 
     res: dict = {"name": a.name, "args": {k: str(v) for k, v in vars(a).items()}, "load_start": load()}
     t0 = time.perf_counter()

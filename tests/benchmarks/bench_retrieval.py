@@ -70,7 +70,7 @@ def pubmedqa(tmp: Path, args: argparse.Namespace) -> tuple[Path, list[tuple[str,
 
 
 def evaluate(index_dir: Path, qs: list[tuple[str, str]], hybrid: bool) -> dict[str, float]:
-    from raft.retriever import Retriever
+    from raft.index.retriever import Retriever
 
     retriever = Retriever.load(index_dir)
     start = time.perf_counter()
@@ -92,7 +92,7 @@ def main() -> None:
     parser.add_argument("--aws-pages", type=int, default=300)
     args = parser.parse_args()
 
-    from raft.index import IndexConfig, build_index
+    from raft.index.build import IndexConfig, build_index
 
     loaders = {"helpdesk": helpdesk, "aws": aws, "pubmedqa": pubmedqa}
     rows = []

@@ -56,7 +56,7 @@ def build_dataset(out: Path, n_train: int, n_eval: int) -> Path:
 
 
 def run_raft(dataset: Path, base: str, out: Path, steps: int, packing: bool) -> dict:
-    from raft.train import TrainConfig, train
+    from raft.train.sft import TrainConfig, train
 
     cfg = TrainConfig(
         dataset=dataset, out=out, base_model=base, max_steps=steps, batch_size=4, grad_accum=1, lr=1e-3,
@@ -113,7 +113,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-train-"))
     base = args.base_model
     if base is None:
-        from raft.tiny_model import TinyModelConfig, build_tiny_model
+        from raft.models.tiny import TinyModelConfig, build_tiny_model
 
         base = str(build_tiny_model(TinyModelConfig(out=work / "tiny", pretrain_steps=0)))
     dataset = args.dataset or build_dataset(work / "dataset", args.rows, 8)

@@ -1,0 +1,464 @@
+"""Text generation behind one interface: local transformers weights (+ PEFT adapter) or any
+OpenAI-compatible chat-completions endpoint (vLLM, SGLang, Ollama, a hosted API, `raft serve`).
+
+Eval, chat, serve and the LLM teacher all generate through `load_generator(spec)`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from raft import prompts
+from raft.errors import RaftError
+from raft.prompts import PROMPT_VERSION
+from raft.serve.streams import StreamUsage, TokenStream, UpstreamError
+
+log = logging.getLogger(__name__)
+
+_OPENAI_SPEC = re.compile(r"^openai:(https?://[^/\s]+(?:/[^:\s]*)?):(.+)$")
+
+
+@dataclass(frozen=True)
+class DecodingConfig:
+    """Decoding settings shared by every system in a comparison."""
+
+    max_new_tokens: int = 256
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    seconds: float
+    finish_reason: str = "stop"  # "length" when generation hit max_new_tokens before ending its turn
+
+
+class Generator(Protocol):
+    name: str
+
+    def generate(
+        self, conversations: list[list[dict]], cfg: DecodingConfig, batch_size: int = 8
+    ) -> list[Completion]: ...
+
+    def stream(self, messages: list[dict], cfg: DecodingConfig) -> Iterator[str]: ...
+
+    def open_stream(
+        self,
+        messages: list[dict],
+        cfg: DecodingConfig,
+        stop: tuple[str, ...] = (),
+        cancel: threading.Event | None = None,
+    ) -> TokenStream: ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A resolved model: base weights, an optional adapter, and the prompt contract it was trained with."""
+
+    base: str
+    adapter: str | None
+    prompt_version: str | None
+
+
+def resolve_model(spec: str, adapter: str | Path | None = None, force_prompt: bool = False) -> ModelRef:
+    """Turn a base id/path or a `raft train` MODEL_DIR (+ optional adapter) into a ModelRef, checking the prompt."""
+    from raft.artifacts import MANIFEST, read_manifest
+
+    base, adapter_dir, contract = str(spec), None, None
+    if Path(spec).is_dir() and (Path(spec) / MANIFEST).is_file():
+        kind = json.loads((Path(spec) / MANIFEST).read_text()).get("kind")
+        if kind == "model":
+            if adapter is not None:
+                raise RaftError(f"{spec} is already a trained model directory; pass its base model with --adapter")
+            manifest = read_manifest(Path(spec), "model")
+            contract = manifest.get("prompt") or {}
+            if manifest.get("adapter"):
+                base, adapter_dir = str(manifest["base_model"]), str(spec)
+    if adapter is not None:
+        manifest = read_manifest(Path(adapter), "model", "raft train DATASET -o MODEL_DIR --base-model BASE")
+        if not manifest.get("adapter"):
+            raise RaftError(f"{adapter} holds full weights, not an adapter; pass it as the model itself")
+        trained_on = str(manifest.get("base_model"))
+        if _norm_model_id(trained_on) != _norm_model_id(base):
+            raise RaftError(
+                f"adapter {adapter} was trained on base model {trained_on}, not {base}; pass that base model"
+            )
+        adapter_dir, contract = str(adapter), manifest.get("prompt") or {}
+    if contract is not None and not force_prompt:
+        prompts.check_contract(
+            contract, f"model {adapter_dir or spec}", "retrain it, or pass --force-prompt to use it anyway"
+        )
+    version = contract.get("version") if contract is not None else None
+    return ModelRef(base=base, adapter=adapter_dir, prompt_version=version)
+
+
+def _norm_model_id(ref: str) -> str:
+    p = Path(ref)
+    return str(p.resolve()) if p.exists() else ref.rstrip("/")
+
+
+def load_generator(
+    spec: str,
+    adapter: str | Path | None = None,
+    device: str | None = None,
+    force_prompt: bool = False,
+    name: str | None = None,
+    trust_remote_code: bool = False,
+    merge: bool = True,
+) -> Generator:
+    """A Generator for `spec`: an HF id/path, a `raft train` MODEL_DIR, or `openai:URL:MODEL`.
+
+    A LoRA adapter is merged into an in-memory copy of the base weights (`merge=False` keeps the
+    PEFT wrapper, which generates several times slower); the files on disk are never changed.
+    """
+    if spec.startswith("openai:"):
+        m = _OPENAI_SPEC.match(spec)
+        if not m:
+            raise RaftError(f"cannot parse {spec!r}; write openai:URL:MODEL, e.g. openai:http://127.0.0.1:8000/v1:raft")
+        return OpenAIGenerator(m.group(1), m.group(2), name=name)
+    ref = resolve_model(spec, adapter, force_prompt)
+    return LocalGenerator(ref, device=device, name=name, trust_remote_code=trust_remote_code, merge=merge)
+
+
+class LocalGenerator:
+    """transformers weights (+ PEFT adapter): batched left-padded generation and token streaming.
+
+    Streams of concurrent requests share batches (see `raft.serve.batching`); `generate` (eval) runs its
+    own batches; both hold the model lock while they decode.
+    """
+
+    def __init__(
+        self,
+        ref: ModelRef,
+        device: str | None = None,
+        name: str | None = None,
+        merge: bool = True,
+        trust_remote_code: bool = False,
+        max_batch: int = 16,
+    ) -> None:
+        import torch
+
+        from raft.models.loading import load_causal_lm, load_tokenizer, stop_token_ids
+        from raft.prompts import chat_adaptation
+
+        self.ref = ref
+        self.name = name or (Path(ref.adapter).name if ref.adapter else Path(ref.base).name or ref.base)
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        dtype = torch.float32
+        if self.device.startswith("cuda") and torch.cuda.is_bf16_supported():
+            dtype = torch.bfloat16
+        tok_source = ref.adapter if ref.adapter and _has_tokenizer(Path(ref.adapter)) else ref.base
+        self.tokenizer = load_tokenizer(tok_source, trust_remote_code=trust_remote_code)
+        model = load_causal_lm(ref.base, trust_remote_code=trust_remote_code, dtype=dtype)
+        if ref.adapter:
+            from peft import PeftModel
+
+            try:
+                model = PeftModel.from_pretrained(model, ref.adapter)
+            except (RuntimeError, ValueError, OSError) as exc:
+                raise RaftError(
+                    f"adapter {ref.adapter} does not fit base model {ref.base} ({str(exc).splitlines()[0][:160]}); "
+                    "pass the base model it was trained on"
+                ) from None
+            if merge:  # the weights were just loaded, so this merges into our own copy
+                model = model.merge_and_unload()
+        self.merged = bool(ref.adapter) and merge
+        if not self.tokenizer.chat_template:
+            raise RaftError(f"model {tok_source} has no chat template; use an instruct/chat model")
+        self.tokenizer.padding_side = "left"
+        self.model = model.to(self.device).eval()
+        self._lock = threading.Lock()
+        self._eos = stop_token_ids(self.tokenizer, self.model.generation_config)
+        self.adaptation = chat_adaptation(self.tokenizer)
+        from raft.serve.batching import BatchScheduler
+
+        self.scheduler = BatchScheduler(self, max_batch=max_batch)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def count_prompt_tokens(self, messages: list[dict]) -> int:
+        """Tokens the model reads for `messages`: the chat template's own tokens included."""
+        return self.count_tokens(self._render(messages))
+
+    def _render(self, messages: list[dict]) -> str:
+        from raft.prompts import adapt_messages, template_kwargs
+
+        messages = adapt_messages(messages, self.adaptation)
+        return self.tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, tokenize=False, **template_kwargs(self.adaptation)
+        )
+
+    def _gen_kwargs(self, cfg: DecodingConfig) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": cfg.max_new_tokens,
+            "eos_token_id": self._eos,
+            "pad_token_id": self.tokenizer.pad_token_id,
+            "stop_strings": list(prompts.STOP_STRINGS),
+            "tokenizer": self.tokenizer,
+        }
+        if cfg.temperature > 0:
+            kwargs.update(do_sample=True, temperature=cfg.temperature, top_p=cfg.top_p)
+        else:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        return kwargs
+
+    def generate(
+        self, conversations: list[list[dict]], cfg: DecodingConfig, batch_size: int = 8
+    ) -> list[Completion]:
+        """Generate for many conversations, batched by similar length (left padding), in input order."""
+        import torch
+
+        texts = [self._render(m) for m in conversations]
+        lengths = [self.count_tokens(t) for t in texts]
+        order = sorted(range(len(texts)), key=lambda i: lengths[i])
+        results: list[Completion | None] = [None] * len(texts)
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            enc = self.tokenizer(
+                [texts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False
+            ).to(self.device)
+            t0 = time.perf_counter()
+            with self._lock, torch.inference_mode():
+                if cfg.temperature > 0:
+                    torch.manual_seed(cfg.seed + start)
+                out = self.model.generate(**enc, **self._gen_kwargs(cfg))
+            seconds = time.perf_counter() - t0
+            new = out[:, enc["input_ids"].shape[1] :]
+            for row, i in enumerate(idx):
+                ids = new[row].tolist()
+                ended = next((j + 1 for j, t in enumerate(ids) if t in self._eos), None)
+                n = ended or len([t for t in ids if t != self.tokenizer.pad_token_id] or ids)
+                text, stopped = cut_at_stop(self.tokenizer.decode(ids[:n], skip_special_tokens=True))
+                reason = "stop" if ended or stopped or n < cfg.max_new_tokens else "length"
+                results[i] = Completion(text.strip(), lengths[i], n, seconds / len(idx), reason)
+        return [r for r in results if r is not None]
+
+    def stream(self, messages: list[dict], cfg: DecodingConfig) -> Iterator[str]:
+        """Yield text pieces as they are generated (batched with concurrent streams), up to a contract stop string."""
+        yield from self.open_stream(messages, cfg, stop=prompts.STOP_STRINGS)
+
+    def open_stream(
+        self,
+        messages: list[dict],
+        cfg: DecodingConfig,
+        stop: tuple[str, ...] = (),
+        cancel: threading.Event | None = None,
+        seeded: bool = False,
+    ) -> TokenStream:
+        """Queue one generation; the TokenStream yields its text, then tells why it ended.
+
+        `cancel` (or closing the iteration) stops it within one decoding step. Sampling with
+        `seeded=True` runs alone so that the same seed gives the same text.
+        """
+        from raft.serve.batching import StreamRequest
+
+        req = StreamRequest(
+            prompt=self._render(messages),
+            max_new_tokens=cfg.max_new_tokens,
+            temperature=cfg.temperature,
+            top_p=cfg.top_p,
+            seed=cfg.seed if seeded else None,
+            stop=tuple(s for s in stop if s),
+            stream=TokenStream(cancel),
+        )
+        return self.scheduler.submit(req)
+
+
+def cut_at_stop(text: str) -> tuple[str, bool]:
+    """`text` up to the first stop string of the prompt contract, and whether one was found."""
+    cuts = [text.find(s) for s in prompts.STOP_STRINGS if s in text]
+    return (text[: min(cuts)], True) if cuts else (text, False)
+
+
+def _has_tokenizer(path: Path) -> bool:
+    return (path / "tokenizer_config.json").is_file()
+
+
+class OpenAIGenerator:
+    """Any OpenAI-compatible `/chat/completions` endpoint, with bounded concurrency and retry."""
+
+    def __init__(
+        self,
+        url: str,
+        model: str,
+        name: str | None = None,
+        api_key: str | None = None,
+        concurrency: int = 8,
+        retries: int = 4,
+        timeout: float = 600.0,
+    ) -> None:
+        url = url.rstrip("/")
+        if re.fullmatch(r"https?://[^/]+", url):
+            url += "/v1"
+        self.url, self.model, self.name = url, model, name or model
+        self.api_key = api_key or os.environ.get("RAFT_API_KEY") or os.environ.get("OPENAI_API_KEY") or ""
+        self.concurrency, self.retries, self.timeout = concurrency, retries, timeout
+
+    def count_tokens(self, text: str) -> int:
+        return max(1, len(text) // 4)
+
+    def _request(self, payload: dict[str, Any]) -> urllib.request.Request:
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        body = json.dumps({"model": self.model, **payload}).encode()
+        return urllib.request.Request(f"{self.url}/chat/completions", data=body, headers=headers)
+
+    def _payload(self, messages: list[dict], cfg: DecodingConfig, stream: bool) -> dict[str, Any]:
+        return {
+            "messages": messages,
+            "max_tokens": cfg.max_new_tokens,
+            "temperature": cfg.temperature,
+            "top_p": cfg.top_p,
+            "seed": cfg.seed,
+            "stream": stream,
+        }
+
+    def _open(self, payload: dict[str, Any]):
+        delay = 1.0
+        for attempt in range(self.retries + 1):
+            try:
+                return urllib.request.urlopen(self._request(payload), timeout=self.timeout)
+            except urllib.error.HTTPError as exc:
+                if exc.code not in (408, 429) and exc.code < 500 or attempt == self.retries:
+                    raise UpstreamError(exc.code, _error_message(exc.read()), self.url) from None
+            except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+                if attempt == self.retries:
+                    raise RaftError(f"cannot reach {self.url} ({exc}); is the server running?") from None
+            log.warning("retrying %s in %.0f s", self.url, delay)
+            time.sleep(delay)
+            delay *= 2
+        raise AssertionError("unreachable")
+
+    def _one(self, messages: list[dict], cfg: DecodingConfig) -> Completion:
+        t0 = time.perf_counter()
+        with self._open(self._payload(messages, cfg, stream=False)) as resp:
+            data = json.loads(resp.read())
+        choice = data["choices"][0]
+        text, stopped = cut_at_stop(choice["message"].get("content") or "")
+        usage = data.get("usage") or {}
+        return Completion(
+            text.strip(),
+            int(usage.get("prompt_tokens", 0)),
+            int(usage.get("completion_tokens", self.count_tokens(text))),
+            time.perf_counter() - t0,
+            "stop" if stopped else str(choice.get("finish_reason") or "stop"),
+        )
+
+    def generate(
+        self, conversations: list[list[dict]], cfg: DecodingConfig, batch_size: int = 8
+    ) -> list[Completion]:
+        with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(conversations) or 1))) as pool:
+            return list(pool.map(lambda m: self._one(m, cfg), conversations))
+
+    def stream(self, messages: list[dict], cfg: DecodingConfig) -> Iterator[str]:
+        yield from self.open_stream(messages, cfg)
+
+    def open_stream(
+        self,
+        messages: list[dict],
+        cfg: DecodingConfig,
+        stop: tuple[str, ...] = (),
+        cancel: threading.Event | None = None,
+        seeded: bool = False,
+    ) -> TokenStream:
+        """Stream from the endpoint (usage requested with stream_options); an error event raises."""
+        payload = {**self._payload(messages, cfg, stream=True), "stream_options": {"include_usage": True}}
+        if stop:
+            payload["stop"] = list(stop)
+        out = TokenStream(cancel)
+        threading.Thread(target=self._pump, args=(payload, out), daemon=True).start()
+        return out
+
+    def _pump(self, payload: dict[str, Any], out: TokenStream) -> None:
+        reason, usage = None, None
+        try:
+            with self._open(payload) as resp:
+                for raw in resp:
+                    if out.cancelled:
+                        out.finish("cancelled", usage)
+                        return
+                    line = raw.decode(errors="replace").strip()
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        reason = reason or "stop"
+                        break
+                    event = _sse_event(data, self.url)
+                    if event.get("usage"):
+                        u = event["usage"]
+                        usage = StreamUsage(int(u.get("prompt_tokens", 0)), int(u.get("completion_tokens", 0)))
+                    for choice in event.get("choices") or []:
+                        out.put(((choice or {}).get("delta") or {}).get("content") or "")
+                        reason = (choice or {}).get("finish_reason") or reason
+            if reason is None:  # neither a finish_reason nor [DONE]: the answer was cut off
+                raise UpstreamError(502, "the stream ended before the answer was complete", self.url)
+            out.finish(reason, usage)
+        except BaseException as exc:  # handed to the consumer
+            out.finish(None, error=exc)
+
+
+def _error_message(body: bytes) -> str:
+    """The `error.message` of an OpenAI-style error body, else the body's start."""
+    text = body.decode(errors="replace")
+    try:
+        err = json.loads(text).get("error")
+        if isinstance(err, dict) and err.get("message"):
+            return str(err["message"])
+        if isinstance(err, str):
+            return err
+    except (json.JSONDecodeError, AttributeError):
+        pass
+    return text[:300]
+
+
+def _sse_event(data: str, url: str) -> dict[str, Any]:
+    """One parsed `data:` event; an `error` event or a broken one raises UpstreamError."""
+    try:
+        event = json.loads(data)
+    except json.JSONDecodeError:
+        raise UpstreamError(502, f"malformed stream event: {data[:120]}", url) from None
+    if not isinstance(event, dict):
+        raise UpstreamError(502, f"malformed stream event: {data[:120]}", url)
+    if event.get("error"):
+        err = event["error"]
+        message = err.get("message", str(err)) if isinstance(err, dict) else str(err)
+        code = err.get("code") if isinstance(err, dict) else None
+        status = code if isinstance(code, int) and 400 <= code < 600 else 502
+        raise UpstreamError(status, message, url, code=code if isinstance(code, str) else None)
+    return event
+
+
+__all__ = [
+    "Completion",
+    "DecodingConfig",
+    "Generator",
+    "LocalGenerator",
+    "ModelRef",
+    "OpenAIGenerator",
+    "PROMPT_VERSION",
+    "TokenStream",
+    "UpstreamError",
+    "load_generator",
+    "resolve_model",
+]
