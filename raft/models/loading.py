@@ -10,6 +10,7 @@ Remote code runs only when the user passes `--trust-remote-code`.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from raft.errors import RaftError
@@ -96,3 +97,14 @@ def load_causal_lm(source: str, trust_remote_code: bool = False, **kwargs: Any) 
         return AutoModelForCausalLM.from_pretrained(resolve(source), trust_remote_code=trust_remote_code, **kwargs)
     except (OSError, ValueError) as exc:
         raise RaftError(f"cannot load model '{source}' ({_first_line(exc)}); {LOAD_HINT}") from None
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX), so bf16 beats fp32 on it."""
+    import torch
+
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:  # not Linux: ask torch what it vectorises with
+        return torch.backends.cpu.get_cpu_capability() in ("AVX512_BF16", "AMX")
+    return any(flag in flags.split() for flag in ("avx512_bf16", "amx_bf16"))

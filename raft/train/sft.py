@@ -19,12 +19,14 @@ from typing import Any
 from raft import artifacts, prompts
 from raft.errors import RaftError
 from raft.models import offline
+from raft.models.loading import cpu_has_bf16
 from raft.splits import VALIDATION
 from raft.train import log as trainlog
 from raft.train.inputs import adapt_prompts, check_lengths, length_stats, load_raft_dataset, load_tokenizer
 
 log = logging.getLogger(__name__)
 
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 CHECKPOINTS = "checkpoints"
 LINEAGE = "lineage.json"  # copied from the dataset: which questions and documents trained and selected it
 # Settings that may differ between an interrupted run and its resumption.
@@ -60,6 +62,7 @@ class TrainConfig:
     max_length: int = 2048
     packing: bool | None = None  # None: on with CUDA (padding-free), off on CPU
     activation_checkpointing: bool | None = None  # None: on with CUDA, off on CPU
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16; auto: bf16 (fp16) on CUDA, bf16 on CPUs with bf16 instructions
     attn_implementation: str | None = None  # e.g. "flash_attention_2"; None: transformers' default
     seed: int = 0
     merge: bool = False
@@ -117,6 +120,8 @@ def _validate(cfg: TrainConfig) -> None:
     problems = []
     if cfg.full and cfg.qlora:
         problems.append("--full and --qlora exclude each other")
+    if cfg.precision not in PRECISIONS:
+        problems.append(f"--precision must be one of {', '.join(PRECISIONS)}")
     for name in ("batch_size", "grad_accum", "eval_steps", "logging_steps", "max_length", "lora_r"):
         if getattr(cfg, name) < 1:
             problems.append(f"{name} must be >= 1")
@@ -151,7 +156,12 @@ def hardware(cfg: TrainConfig) -> dict[str, Any]:
             import bitsandbytes  # noqa: F401
         except ImportError:
             raise RaftError("--qlora needs bitsandbytes; pip install 'raft-builder[qlora]'") from None
-    precision = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if cuda else "fp32"
+    precision = cfg.precision
+    if precision == "auto":
+        gpu_bf16 = cuda and torch.cuda.is_bf16_supported()
+        precision = ("bf16" if gpu_bf16 else "fp16") if cuda else ("bf16" if cpu_has_bf16() else "fp32")
+    elif precision == "fp16" and not cuda:
+        raise RaftError("--precision fp16 needs a CUDA GPU; on CPU use bf16 (with bf16 instructions) or fp32")
     return {
         "cuda": cuda,
         "precision": precision,
