@@ -24,6 +24,7 @@ from raft.data.contexts import STRATEGIES, ChunkPool
 from raft.data.qa import QAItem, doc_group, prefix_map, question_key, read_qa, resolve_oracles
 from raft.data.rows import ABSTAINED, COLUMNS, Checkpoint, Dropped, Question, Row, RowMaker
 from raft.data.teacher import DeterministicTeacher, LocalTeacher, OpenAITeacher, Teacher
+from raft.devices import device_problem
 from raft.errors import RaftError
 from raft.quotes import EXACT, REPAIRED
 from raft.splits import DATASET_SPLITS, SPLITS, TEST, TRAIN, VALIDATION, split_groups
@@ -105,6 +106,11 @@ def validate(cfg: GenerateConfig) -> None:
         problems.append("--questions-per-chunk must be >= 1")
     if cfg.overwrite and cfg.resume:
         problems.append("--overwrite and --resume exclude each other; pick one")
+    for name in ("batch_size", "concurrency", "teacher_max_new_tokens", "max_tokens"):
+        if getattr(cfg, name) is not None and getattr(cfg, name) < 1:
+            problems.append(f"--{name.replace('_', '-')} {getattr(cfg, name)} must be at least 1")
+    if problem := device_problem(cfg.device):
+        problems.append(problem)
     if problems:
         raise RaftError("; ".join(problems))
 
@@ -177,17 +183,22 @@ def generate_dataset(
         return finished
     teacher = teacher or make_teacher(cfg)
     ckpt = Checkpoint.open(out, fp, settings, resume=cfg.resume, overwrite=cfg.overwrite)
-    plan = plan_questions(cfg, retriever, teacher, ckpt)
-    maker = RowMaker(cfg, retriever, pool, teacher, plan.held_out_docs)
-    todo = [q for q in plan.questions if q.item.id not in ckpt.done]
-    log.info(
-        "%d questions (%d already done), %d held out for test, %d skipped",
-        len(plan.questions), len(plan.questions) - len(todo), len(plan.test), sum(plan.dropped.values()),
-    )  # fmt: skip
-    for batch in _progress(_batches(todo, cfg.batch_size), len(todo), cfg.batch_size):
-        ckpt.append(maker.rows(batch))
-    results = ckpt.results([q.item.id for q in plan.questions])
-    manifest = write_dataset(cfg, results, plan, settings, fp, retriever, teacher)
+    try:
+        plan = plan_questions(cfg, retriever, teacher, ckpt)
+        maker = RowMaker(cfg, retriever, pool, teacher, plan.held_out_docs)
+        todo = [q for q in plan.questions if q.item.id not in ckpt.done]
+        log.info(
+            "%d questions (%d already done), %d held out for test, %d skipped",
+            len(plan.questions), len(plan.questions) - len(todo), len(plan.test), sum(plan.dropped.values()),
+        )  # fmt: skip
+        for batch in _progress(_batches(todo, cfg.batch_size), len(todo), cfg.batch_size):
+            ckpt.append(maker.rows(batch))
+        results = ckpt.results([q.item.id for q in plan.questions])
+        manifest = write_dataset(cfg, results, plan, settings, fp, retriever, teacher)
+    except Exception:
+        if ckpt.empty:  # nothing worth resuming: a failed run must not stand in the way of its fix
+            ckpt.remove()
+        raise
     ckpt.remove()
     return manifest
 
@@ -353,6 +364,14 @@ def _features() -> Any:
     return Features({c: types[c] for c in COLUMNS})
 
 
+def _no_rows_message(cfg: GenerateConfig, dropped: Counter) -> str:
+    """Why no row was made, naming the knob to change when one reason explains it."""
+    if dropped and dropped.most_common(1)[0][0] == "too_long_for_max_tokens":
+        return (f"no rows were produced: every prompt is over --max-tokens {cfg.max_tokens} ({dict(dropped)}); "
+                "raise --max-tokens or lower --distractors")
+    return f"no rows were produced ({dict(dropped)}); check the QA file and the teacher"
+
+
 def write_dataset(cfg, results, plan: Plan, settings, fp, retriever, teacher) -> dict[str, Any]:
     """Write hf/, the JSONL copies, lineage.json, the optional gorilla export and (last) the manifest."""
     from datasets import Dataset, DatasetDict
@@ -360,7 +379,7 @@ def write_dataset(cfg, results, plan: Plan, settings, fp, retriever, teacher) ->
     rows = [r for r in results if isinstance(r, Row)]
     dropped = plan.dropped + Counter(r.reason for r in results if isinstance(r, Dropped))
     if not rows:
-        raise RaftError(f"no rows were produced ({dict(dropped)}); check the QA file and the teacher")
+        raise RaftError(_no_rows_message(cfg, dropped))
     by_split = {s: [r for r in rows if r.split == s] for s in DATASET_SPLITS}
     lineage = make_lineage(cfg, by_split, plan, retriever)
     with artifacts.staging_dir(Path(cfg.out), overwrite=cfg.overwrite or cfg.resume) as tmp:
@@ -473,7 +492,8 @@ def load_dataset_dir(path: str | Path) -> tuple[Any, dict[str, Any]]:
     from datasets import load_from_disk
 
     manifest = artifacts.read_manifest(Path(path), KIND, BUILD_HINT)
-    return load_from_disk(str(Path(path) / "hf")), manifest
+    # in memory: maps over it (tokenising in the trainer) must never write cache files into the input artifact
+    return load_from_disk(str(Path(path) / "hf"), keep_in_memory=True), manifest
 
 
 def format_summary(manifest: dict[str, Any]) -> str:

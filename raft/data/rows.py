@@ -221,7 +221,7 @@ class Checkpoint:
     def open(cls, out: Path, fp: str, settings: dict, resume: bool, overwrite: bool) -> Checkpoint:
         directory = out.parent / f".{out.name}.partial"
         if directory.exists():
-            if overwrite or not (directory / "settings.json").is_file():
+            if overwrite or not (directory / "settings.json").is_file() or cls(directory).empty:
                 shutil.rmtree(directory)
             elif not resume:
                 raise RaftError(
@@ -238,6 +238,11 @@ class Checkpoint:
                 json.dumps({"fingerprint": fp, "settings": settings}, indent=2)
             )
         return cls(directory)
+
+    @property
+    def empty(self) -> bool:
+        """No row and no teacher question written yet: nothing a rerun could resume."""
+        return not self.done and not self.questions
 
     def append(self, results: list[Row | Dropped]) -> None:
         records = [{"dropped": r.reason, "id": r.id} if isinstance(r, Dropped) else asdict(r) for r in results]

@@ -20,7 +20,14 @@ from raft import artifacts, prompts
 from raft.errors import RaftError
 from raft.splits import VALIDATION
 from raft.train import log as trainlog
-from raft.train.inputs import adapt_prompts, check_lengths, length_stats, load_raft_dataset, load_tokenizer
+from raft.train.inputs import (
+    adapt_prompts,
+    check_lengths,
+    check_target_modules,
+    length_stats,
+    load_raft_dataset,
+    load_tokenizer,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +55,7 @@ class TrainConfig:
     batch_size: int = 4
     grad_accum: int = 4
     epochs: float = 3.0
-    max_steps: int = -1  # > 0 overrides epochs
+    max_steps: int = -1  # > 0 overrides epochs; <= 0 means train for `epochs` (transformers' convention)
     warmup_ratio: float = 0.03
     weight_decay: float = 0.0
     lr_scheduler: str = "cosine"
@@ -129,6 +136,12 @@ def _validate(cfg: TrainConfig) -> None:
         problems.append("--method kto needs --batch-size >= 2 (its KL estimate pairs rows within a batch)")
     if cfg.beta <= 0:
         problems.append("--beta must be > 0")
+    if cfg.lr is not None and not 0 < cfg.lr < 1:
+        problems.append(f"--lr {cfg.lr} must be above 0 and below 1 (e.g. 2e-4)")
+    if cfg.lora_alpha < 1 or cfg.weight_decay < 0:
+        problems.append("--lora-alpha must be >= 1 and --weight-decay >= 0")
+    if cfg.early_stopping_patience < 0:
+        problems.append("--early-stopping-patience must be >= 0 (0: off)")
     if problems:
         raise RaftError("; ".join(problems))
 
@@ -171,7 +184,7 @@ def trainer_args(cfg: TrainConfig, hw: dict[str, Any], has_eval: bool) -> dict[s
         per_device_eval_batch_size=cfg.batch_size,
         gradient_accumulation_steps=cfg.grad_accum,
         num_train_epochs=cfg.epochs,
-        max_steps=cfg.max_steps,
+        max_steps=cfg.max_steps if cfg.max_steps > 0 else -1,  # <= 0: train for `epochs`, as in transformers
         warmup_steps=cfg.warmup_ratio,  # a float < 1 is a ratio of the total steps in transformers 5
         weight_decay=cfg.weight_decay,
         lr_scheduler_type=cfg.lr_scheduler,
@@ -326,6 +339,8 @@ def train(cfg: TrainConfig, callbacks: list[Any] | None = None) -> dict[str, Any
 
     splits, data_manifest = load_raft_dataset(cfg.dataset)
     tokenizer = load_tokenizer(cfg.base_model, cfg.trust_remote_code)
+    if not cfg.full:
+        check_target_modules(cfg.base_model, cfg.target_modules, cfg.trust_remote_code)
     splits, adaptation = adapt_prompts(splits, tokenizer)
     hw = hardware(cfg)
     stats = {
