@@ -196,7 +196,7 @@ def generate_dataset(
         results = ckpt.results([q.item.id for q in plan.questions])
         manifest = write_dataset(cfg, results, plan, settings, fp, retriever, teacher)
     except Exception:
-        if ckpt.empty:  # nothing worth resuming: a failed run must not stand in the way of its fix
+        if not ckpt.made:  # no row worth resuming: a failed run must not stand in the way of its fix
             ckpt.remove()
         raise
     ckpt.remove()

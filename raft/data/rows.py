@@ -212,7 +212,9 @@ class Checkpoint:
     def __init__(self, directory: Path) -> None:
         self.dir = directory
         self.rows_path, self.questions_path = directory / "rows.jsonl", directory / "questions.jsonl"
-        self.done: set[str] = {r["id"] for r in _read_jsonl(self.rows_path)}
+        records = _read_jsonl(self.rows_path)
+        self.done: set[str] = {r["id"] for r in records}
+        self.made = sum(1 for r in records if "dropped" not in r)  # rows produced, not dropped
         self.questions: dict[str, list[str]] = {}
         for rec in _read_jsonl(self.questions_path):
             self.questions.update(rec)
@@ -241,13 +243,14 @@ class Checkpoint:
 
     @property
     def empty(self) -> bool:
-        """No row and no teacher question written yet: nothing a rerun could resume."""
-        return not self.done and not self.questions
+        """No row produced (drops only) and no teacher question: nothing a rerun would want to resume."""
+        return not self.made and not self.questions
 
     def append(self, results: list[Row | Dropped]) -> None:
         records = [{"dropped": r.reason, "id": r.id} if isinstance(r, Dropped) else asdict(r) for r in results]
         _append_jsonl(self.rows_path, records)
         self.done.update(r.id for r in results)
+        self.made += sum(1 for r in results if not isinstance(r, Dropped))
 
     def append_questions(self, written: dict[str, list[str]]) -> None:
         _append_jsonl(self.questions_path, [written])
