@@ -76,13 +76,15 @@ def check_target_modules(base_model: str, target_modules: str, trust_remote_code
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
+    from raft.models.offline import resolve
+
     wanted = [m.strip() for m in str(target_modules).split(",") if m.strip()]
     if target_modules == "all-linear":
         return
     if not wanted:
         raise RaftError("--target-modules is empty; pass all-linear or comma-separated layer names")
     try:
-        config = AutoConfig.from_pretrained(base_model, trust_remote_code=trust_remote_code)
+        config = AutoConfig.from_pretrained(resolve(base_model), trust_remote_code=trust_remote_code)
         with torch.device("meta"):
             model = AutoModelForCausalLM.from_config(config, trust_remote_code=trust_remote_code)
     except (OSError, ValueError):
