@@ -135,7 +135,7 @@ CASES = [
     ("train-batch-size", ["train", "{dataset}", "-o", "{tmp}/m", "--base-model", "{model}", "--batch-size", "0"], ["batch_size", ">= 1"]),
     ("train-warmup", ["train", "{dataset}", "-o", "{tmp}/m", "--base-model", "{model}", "--warmup-ratio", "1.5"], ["warmup_ratio", "[0, 1)"]),
     ("train-base-is-dataset", ["train", "{dataset}", "-o", "{tmp}/m", "--base-model", "{dataset}"],
-     ["is a dataset directory, not a model", "raft tiny-model"]),
+     ["is a dataset directory, not a model", "pass a local model directory"]),
     ("train-dataset-missing", ["train", "{tmp}/none", "-o", "{tmp}/m", "--base-model", "{model}"], ["does not exist", "raft generate"]),
     ("train-dataset-is-index", ["train", "{index}", "-o", "{tmp}/m", "--base-model", "{model}"],
      ["is an index directory, not a dataset", "raft generate"]),

@@ -183,7 +183,7 @@ class Corpus:
             data = json.loads(decode_text(path.read_bytes()))
         except json.JSONDecodeError as exc:
             if exc.msg != "Extra data":
-                raise SkipFile(f"invalid JSON ({json_error(exc, line_known=False)})") from None
+                raise SkipFile(f"invalid JSON at line {exc.lineno} ({json_error(exc)})") from None
             yield from self._rows(read_jsonl_rows(path), path, rel, base_id)  # JSON Lines named .json
             return
         if is_squad(data):
