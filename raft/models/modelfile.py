@@ -42,7 +42,7 @@ def chat_pieces(tokenizer: Any) -> ChatPieces:
     cuts = [text.find(p) for p in _PROBE]
     if any(c < 0 for c in cuts) or cuts != sorted(cuts):
         raise RaftError("the chat template does not render messages in order; cannot write an Ollama TEMPLATE")
-    ends = [c + len(p) for c, p in zip(cuts, _PROBE)]
+    ends = [c + len(p) for c, p in zip(cuts, _PROBE, strict=True)]
     before_system = text[: cuts[0]]
     if tokenizer.bos_token and before_system.startswith(tokenizer.bos_token) and _adds_bos(tokenizer):
         before_system = before_system[len(tokenizer.bos_token) :]  # the runtime adds BOS itself
