@@ -241,7 +241,8 @@ def split_questions(cfg: DemoConfig) -> list[Any]:
     """The QA file's questions, each with split train or test: the file's own split column (its validation
     rows count as training documents; `raft generate` carves validation from them), else a seeded split by
     document (`test_fraction` of the document groups)."""
-    from raft.data.qa import QAItem, read_qa
+    from raft.data.loaders import read_qa
+    from raft.data.qa import QAItem
     from raft.splits import TEST, TRAIN, split_groups
 
     items = read_qa(Path(cfg.qa))

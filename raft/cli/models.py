@@ -1,4 +1,4 @@
-"""`raft tiny-model`, `raft merge` and `raft export`: thin shells over raft/models/, raft/train/sft.py."""
+"""`raft tiny-model`, `raft merge` and `raft export`: thin shells over raft/models/, raft/train/model_dir.py."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def merge_cmd(model_dir: str, out: str, overwrite: bool, trust_remote_code: bool
     """Fold a trained LoRA adapter into its base model (loads with plain AutoModelForCausalLM)."""
     from pathlib import Path
 
-    from raft.train.sft import merge
+    from raft.train.model_dir import merge
 
     path = merge(Path(model_dir), Path(out), overwrite=overwrite, trust_remote_code=bool(trust_remote_code))
     click.echo(f"merged model written to {path}")

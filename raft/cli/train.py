@@ -47,8 +47,9 @@ def train_cmd(dataset: str | None, out: str | None, config_file: str | None, dry
     import os
     from pathlib import Path
 
+    from raft.train.config import load_config
     from raft.train.inputs import check_lengths
-    from raft.train.sft import load_config, plan, train
+    from raft.train.sft import plan, train
 
     cfg = load_config(Path(config_file) if config_file else None, dataset=dataset, out=out, merge=merge_, **knobs)
     if cfg.method != "sft":

@@ -11,7 +11,9 @@ import pytest
 
 from raft import artifacts, prompts
 from raft.errors import RaftError
-from raft.train.sft import TrainConfig, load_config, merge, train
+from raft.train.config import TrainConfig, load_config
+from raft.train.model_dir import merge
+from raft.train.sft import train
 
 ROOT = Path(__file__).resolve().parents[2]
 QUESTIONS = ROOT / "corpora" / "helpdesk" / "questions.jsonl"
@@ -293,8 +295,9 @@ def test_a_dataset_with_another_prompt_contract_is_an_error(tiny_model_dir, tmp_
 
 def test_labels_mask_every_prompt_token_and_cover_the_whole_completion(dataset_dir, tiny_model_dir, tmp_path):
     """The loss is on the answer only: -100 on every prompt token, the completion (with its turn end) labelled."""
+    from raft.train.hardware import hardware
     from raft.train.inputs import load_raft_dataset, load_tokenizer
-    from raft.train.sft import _build_trainer, hardware
+    from raft.train.sft import _build_trainer
 
     cfg = small_cfg(dataset_dir, tmp_path / "m", tiny_model_dir)
     splits, _ = load_raft_dataset(dataset_dir)
