@@ -399,13 +399,13 @@ def test_gguf_template_ends_a_turn_where_the_models_template_does(matrix, name, 
     after_answer = ours.split("<ANSWER>: Yes.", 1)[1]
     assert theirs.split("<ANSWER>: Yes.", 1)[1] == after_answer
     assert after_answer.startswith(fam.turn_end) and from_file.convert_ids_to_tokens(eos) == fam.turn_end
-    # The Ollama template's pieces rebuild the same rendering (system, user, assistant, user, prompt).
-    p = chat_pieces(AutoTokenizer.from_pretrained(run_dir))
-    system, user = messages[0]["content"], messages[1]["content"]
-    if fam.adaptation is None:
-        rebuilt = (
-            p.before_system + system + p.after_system + user + p.after_user + "<ANSWER>: Yes."
-            + p.after_assistant + "More?" + p.after_user
-        )  # fmt: skip
-        full = own.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        assert full.endswith(rebuilt)
+    # The Ollama template's pieces rebuild the file's rendering of system, user, assistant, user, prompt.
+    p = chat_pieces(from_file)
+    system, user = conversations(1, offset=3, max_docs=1)[0]
+    full_messages = [system, user, messages[-2], messages[-1]]
+    rebuilt = (
+        p.before_system + system["content"] + p.after_system + user["content"] + p.after_user + "<ANSWER>: Yes."
+        + p.after_assistant + "More?" + p.after_user
+    )  # fmt: skip
+    full = from_file.apply_chat_template(full_messages, tokenize=False, add_generation_prompt=True)
+    assert full in (rebuilt, (from_file.bos_token or "") + rebuilt)
