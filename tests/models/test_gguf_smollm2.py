@@ -47,7 +47,7 @@ def smollm2_run(tmp_path_factory):
     base.save_pretrained(root / "base")
     AutoTokenizer.from_pretrained(file.parent, gguf_file=file.name).save_pretrained(root / "base")
     cfg = TrainConfig(
-        dataset=make_dataset(root / "dataset", n_train=6, n_eval=2), out=root / "run", base_model=str(root / "base"),
+        dataset=make_dataset(root / "dataset", n_train=8, n_eval=2), out=root / "run", base_model=str(root / "base"),
         max_steps=3, batch_size=2, grad_accum=1, eval_steps=100, logging_steps=1, lr=1e-3, max_length=1024,
         lora_r=8, lora_alpha=16,
     )  # fmt: skip
