@@ -12,6 +12,9 @@ from raft.errors import RaftError
 METHODS = ("sft", "dpo", "kto")
 
 
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Every knob of a training run; YAML keys and CLI flags use these names (flags win)."""
@@ -22,6 +25,7 @@ class TrainConfig:
     full: bool = False
     qlora: bool = False
     lora_r: int = 16
+    lora_layers: int | None = None  # LoRA on the last N decoder layers only (the backward pass stops there); None: all
     lora_alpha: int = 32
     lora_dropout: float = 0.05
     target_modules: str = "all-linear"  # or a comma-separated list of module names
@@ -40,6 +44,7 @@ class TrainConfig:
     max_length: int = 2048
     packing: bool | None = None  # None: on with CUDA (padding-free), off on CPU
     activation_checkpointing: bool | None = None  # None: on with CUDA, off on CPU
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16; auto: bf16 (fp16) on CUDA, bf16 on CPUs with bf16 instructions
     attn_implementation: str | None = None  # e.g. "flash_attention_2"; None: transformers' default
     seed: int = 0
     merge: bool = False
@@ -97,6 +102,10 @@ def _validate(cfg: TrainConfig) -> None:
     problems = []
     if cfg.full and cfg.qlora:
         problems.append("--full and --qlora exclude each other")
+    if cfg.lora_layers is not None and cfg.lora_layers < 1:
+        problems.append("--lora-layers must be >= 1 (leave it out to adapt every layer)")
+    if cfg.precision not in PRECISIONS:
+        problems.append(f"--precision must be one of {', '.join(PRECISIONS)}")
     for name in ("batch_size", "grad_accum", "eval_steps", "logging_steps", "max_length", "lora_r"):
         if getattr(cfg, name) < 1:
             problems.append(f"{name} must be >= 1")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from raft.errors import RaftError
+from raft.models.loading import cpu_has_bf16
 from raft.train.config import TrainConfig
 from raft.train.model_dir import CHECKPOINTS
 
@@ -24,7 +25,12 @@ def hardware(cfg: TrainConfig) -> dict[str, Any]:
             import bitsandbytes  # noqa: F401
         except ImportError:
             raise RaftError("--qlora needs bitsandbytes; pip install 'raft-builder[qlora]'") from None
-    precision = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if cuda else "fp32"
+    precision = cfg.precision
+    if precision == "auto":
+        gpu_bf16 = cuda and torch.cuda.is_bf16_supported()
+        precision = ("bf16" if gpu_bf16 else "fp16") if cuda else ("bf16" if cpu_has_bf16() else "fp32")
+    elif precision == "fp16" and not cuda:
+        raise RaftError("--precision fp16 needs a CUDA GPU; on CPU use bf16 (with bf16 instructions) or fp32")
     return {
         "cuda": cuda,
         "precision": precision,
@@ -118,16 +124,27 @@ def load_model(cfg: TrainConfig, hw: dict[str, Any]) -> Any:
     return model
 
 
-def lora_config(cfg: TrainConfig) -> Any:
+def lora_config(cfg: TrainConfig, model: Any = None) -> Any:
+    """PEFT LoRA settings; with `lora_layers`, only the last N decoder layers of `model` are adapted."""
     from peft import LoraConfig
 
     modules: str | list[str] = cfg.target_modules
     if modules != "all-linear":
         modules = [m.strip() for m in str(modules).split(",") if m.strip()]
+    layers: dict[str, Any] = {}
+    if cfg.lora_layers is not None and model is not None:
+        import torch
+
+        total = int(model.config.get_text_config().num_hidden_layers)
+        layers = {"layers_to_transform": list(range(max(0, total - cfg.lora_layers), total))}
+        if modules == "all-linear":  # PEFT takes layers_to_transform only with a list of module names
+            modules = sorted({name.rsplit(".", 1)[-1] for name, m in model.named_modules()
+                              if isinstance(m, torch.nn.Linear) and ".layers." in name})
     return LoraConfig(
         r=cfg.lora_r,
         lora_alpha=cfg.lora_alpha,
         lora_dropout=cfg.lora_dropout,
         target_modules=modules,
         task_type="CAUSAL_LM",
+        **layers,
     )
