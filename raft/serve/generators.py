@@ -96,6 +96,15 @@ def load_generator(
             raise RaftError(f"cannot parse {spec!r}; write openai:URL:MODEL, e.g. openai:http://127.0.0.1:8000/v1:raft")
         return OpenAIGenerator(m.group(1), m.group(2), name=name)
     ref = resolve_model(spec, adapter, force_prompt)
+    from raft.serve.engines import ONNX_PRECISION, check_engine
+
+    check_engine(engine)
+    if engine in ONNX_PRECISION:
+        if device not in (None, "cpu"):
+            raise RaftError(f"--engine {engine} runs on the CPU; drop --device {device}")
+        from raft.serve.ort_genai import OrtGenaiGenerator
+
+        return OrtGenaiGenerator(ref, ONNX_PRECISION[engine], name=name, trust_remote_code=trust_remote_code)
     return LocalGenerator(
         ref, device=device, name=name, trust_remote_code=trust_remote_code, merge=merge, engine=engine
     )

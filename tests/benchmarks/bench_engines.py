@@ -5,7 +5,9 @@ same prompts (RAFT prompts with 4 chunks retrieved from the bundled corpus for i
 same greedy decoding. Each engine is compared with today's reference, fp32 eager transformers
 (`--engine torch-fp32`): tokens/s of `generate` in batches (as `raft eval` runs), time to first token
 of one streamed chat request (as `raft chat` / `raft serve` run), and the share of answers that differ
-from the reference. Engines that are not installed get a row saying which extra to install.
+from the reference. The onnx engines (ONNX Runtime GenAI) convert the model once into the model cache
+before they are timed, and run one request at a time. Engines that are not installed get a row saying
+which extra to install.
 
     .venv/bin/python tests/benchmarks/bench_engines.py [--questions 32] [--max-new-tokens 96] [--batch-size 8]
 """
@@ -29,9 +31,8 @@ sys.path.insert(0, str(ROOT))
 # Engines that need a package this project does not install; a row names what is missing.
 NOT_INSTALLED = {
     "llama.cpp (llama-cpp-python)": "no binary wheel on the package index (source build only)",
-    "OpenVINO GenAI": "openvino-genai, plus an OpenVINO IR export (optimum-intel; not wired in raft yet)",
+    "OpenVINO GenAI": "openvino-genai, plus an OpenVINO IR export (optimum-intel, which pins an older transformers)",
 }
-ORT_HINT = "pip install -c constraints-cpu.txt onnxruntime-genai (measured here only; not a raft engine yet)"
 
 
 def conversations(n: int, k: int = 4) -> list[list[dict]]:
@@ -66,42 +67,10 @@ def measure(model_dir: Path, engine: str, convs: list[list[dict]], args: argpars
     return {"texts": [c.text for c in done], "tokens": tokens, "seconds": seconds, "ttft": statistics.median(ttfts)}
 
 
-def ort_genai(model_dir: Path, convs: list[list[dict]], args: argparse.Namespace, workdir: Path) -> dict:
-    """ONNX Runtime GenAI with its own int4 CPU export of the same weights, one prompt at a time."""
-    import subprocess
-
-    import onnxruntime_genai as og
-    from transformers import AutoTokenizer
-
-    from raft.serve.generators import cut_at_stop
-
-    out = workdir / "ort-int4"
-    subprocess.run([sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(model_dir), "-o", str(out),
-                    "-p", "int4", "-e", "cpu", "-c", str(workdir / "ort-cache")], check=True, capture_output=True)  # fmt: skip
-    tok = AutoTokenizer.from_pretrained(model_dir)
-    model = og.Model(str(out))
-    texts, tokens, ttfts, seconds = [], 0, [], 0.0
-    for i, messages in enumerate(convs):
-        ids = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]
-        params = og.GeneratorParams(model)
-        params.set_search_options(max_length=len(ids) + args.max_new_tokens, do_sample=False)
-        gen, new = og.Generator(model, params), []
-        t0 = time.perf_counter()
-        gen.append_tokens(ids)
-        while not gen.is_done():
-            gen.generate_next_token()
-            new.append(int(gen.get_next_tokens()[0]))
-            if len(new) == 1 and i < args.ttft_samples:
-                ttfts.append(time.perf_counter() - t0)
-        seconds += time.perf_counter() - t0
-        tokens += len(new)
-        texts.append(cut_at_stop(tok.decode(new, skip_special_tokens=True))[0].strip())
-    return {"texts": texts, "tokens": tokens, "seconds": seconds, "ttft": statistics.median(ttfts)}
-
-
 def main() -> None:
     import torch
 
+    from raft.errors import RaftError
     from raft.models import offline
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -110,16 +79,16 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=96)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--ttft-samples", type=int, default=3)
-    parser.add_argument("--engines", default="torch-fp32,torch-bf16")
+    parser.add_argument("--engines", default="torch-fp32,torch-bf16,onnx-fp32,onnx-int4")
     args = parser.parse_args()
     convs = conversations(args.questions)
-    with tempfile.TemporaryDirectory() as tmp:
-        model_dir = Path(offline.resolve(args.model))
-        results = {e: measure(model_dir, e, convs, args) for e in args.engines.split(",")}
+    model_dir = Path(offline.resolve(args.model))
+    results = {}
+    for engine in args.engines.split(","):
         try:
-            results["ort-genai-int4 (batch 1)"] = ort_genai(model_dir, convs, args, Path(tmp))
-        except ImportError:
-            NOT_INSTALLED["ONNX Runtime GenAI"] = ORT_HINT
+            results[engine] = measure(model_dir, engine, convs, args)
+        except RaftError as exc:  # an optional engine that is not installed
+            NOT_INSTALLED[engine] = str(exc)
     ref = results["torch-fp32"]
     base = ref["tokens"] / ref["seconds"]
     print(f"\n{len(convs)} RAFT prompts (4 retrieved chunks each), greedy, max {args.max_new_tokens} new tokens, "

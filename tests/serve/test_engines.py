@@ -23,7 +23,7 @@ def test_bf16_engine_loads_bf16_weights_and_still_answers(tiny_model_dir):
 def test_an_unknown_engine_is_one_line():
     from raft.serve.engines import engine_dtype
 
-    with pytest.raises(RaftError, match="unknown engine 'onnx'; choose one of torch-fp32, torch-bf16"):
+    with pytest.raises(RaftError, match="unknown engine 'onnx'; choose one of torch-fp32, torch-bf16, onnx-fp32, onnx-int4"):
         engine_dtype("onnx", "cpu")
 
 
