@@ -76,21 +76,40 @@ def merge_cmd(model_dir: str, out: str, overwrite: bool, trust_remote_code: bool
 @click.command("export")
 @click.argument("model_dir", type=click.Path())
 @click.option("-o", "--out", type=click.Path(), required=True, help="Directory for the servable model.")
+@click.option("--format", "fmt", type=click.Choice(["safetensors", "gguf"]), default=None,
+              help="safetensors: a Hugging Face directory (vLLM, SGLang); gguf: one file for llama.cpp / "
+                   "Ollama, with a Modelfile [safetensors].")
+@click.option("--quant", type=click.Choice(["f16", "q8_0"]), default=None, help="GGUF weight type [f16].")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output directory.")
 @click.option("--trust-remote-code", is_flag=True, default=None,
               help="Run modelling code shipped with a hub model (only for models you trust) [off].")
-def export_cmd(model_dir: str, out: str, overwrite: bool, trust_remote_code: bool | None) -> None:
-    """Write a `raft train` model as one directory vLLM / SGLang / transformers load as it is.
+def export_cmd(model_dir: str, out: str, fmt: str | None, quant: str | None, overwrite: bool,
+               trust_remote_code: bool | None) -> None:
+    """Write a `raft train` model as one directory a serving engine loads as it is.
 
-    Full merged weights (safetensors), config, tokenizer with its chat template (carrying the prompt
-    contract's chat adaptation, if any) and a generation_config.json whose eos ids stop at the turn end.
+    safetensors (default): full merged weights, config, tokenizer with its chat template (carrying the
+    prompt contract's chat adaptation, if any) and a generation_config.json whose eos ids stop at the
+    turn end. gguf: the same model as one GGUF file, an Ollama Modelfile and a README with the
+    llama-server and ollama commands.
 
     \b
-    Example:
+    Examples:
       raft export models/raft -o exported/raft && vllm serve exported/raft --served-model-name raft
+      raft export models/raft -o exported/raft-gguf --format gguf --quant q8_0
     """
     from pathlib import Path
 
+    from raft.errors import RaftError
+
+    if fmt != "gguf" and quant is not None:
+        raise RaftError("--quant applies to --format gguf only")
+    if fmt == "gguf":
+        from raft.models.gguf import export_gguf
+
+        file = export_gguf(Path(model_dir), Path(out), quant=quant or "f16", overwrite=overwrite,
+                           trust_remote_code=bool(trust_remote_code))
+        click.echo(f"GGUF written to {file} (run it: see {file.parent / 'README.md'})")
+        return
     from raft.models.export import export
 
     path = export(Path(model_dir), Path(out), overwrite=overwrite, trust_remote_code=bool(trust_remote_code))

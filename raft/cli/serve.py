@@ -18,6 +18,8 @@ def _engine_options(command):
                      help="A `raft train` LoRA MODEL_DIR applied to --model: answers as `raft`, --model as `rag`."),
         click.option("--rag-model", default=None, help="Model answering as `rag` (e.g. openai:URL:BASE)."),
         click.option("--device", default=None, help="Torch device for the models and the embedder [cuda if available]."),
+        click.option("--engine", type=click.Choice(["torch-fp32", "torch-bf16", "onnx-fp32", "onnx-int4"]), default=None,
+                     help="Local generation engine: transformers in fp32/bf16, or ONNX Runtime GenAI in fp32/int4 (docs/export.md) [torch-fp32 on CPU]."),
         click.option("--host", default=None, help="Interface to bind [127.0.0.1; 0.0.0.0 exposes it to the network]."),
         click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port to listen on."),
         click.option("--trust-remote-code", is_flag=True,
@@ -57,6 +59,7 @@ def chat_cmd(index_dir: str, model: str, adapter: str | None, rag_model: str | N
     from raft.devices import check_device
     from raft.serve.engine import build_engine
 
+    engine = options.pop("engine", None)
     overrides = {k: v for k, v in options.items() if v is not None}
     for key in ("feedback", "request_log"):
         if key in overrides:
@@ -64,7 +67,8 @@ def chat_cmd(index_dir: str, model: str, adapter: str | None, rag_model: str | N
     cfg = ChatAppConfig(**overrides)
     parse_auth(cfg.auth)
     check_device(device)
-    launch(build_engine(Path(index_dir), model, adapter, rag_model, device, trust_remote_code, merge=not no_merge), cfg)
+    launch(build_engine(Path(index_dir), model, adapter, rag_model, device, trust_remote_code, merge=not no_merge,
+                        engine=engine), cfg)
 
 
 @click.command("serve")
@@ -90,6 +94,7 @@ def serve_cmd(index_dir: str, model: str, adapter: str | None, rag_model: str | 
     from raft.serve.api import ServeConfig, check_port, resolve_api_key, serve
     from raft.serve.engine import build_engine
 
+    engine = options.pop("engine", None)
     overrides = {k: v for k, v in options.items() if v is not None}
     if "request_log" in overrides:
         overrides["request_log"] = Path(overrides["request_log"])
@@ -97,7 +102,8 @@ def serve_cmd(index_dir: str, model: str, adapter: str | None, rag_model: str | 
     resolve_api_key(cfg.api_key)  # a bad key, device or busy port fails before the models load
     check_device(device)
     check_port(cfg.host, cfg.port)
-    serve(build_engine(Path(index_dir), model, adapter, rag_model, device, trust_remote_code, merge=not no_merge), cfg)
+    serve(build_engine(Path(index_dir), model, adapter, rag_model, device, trust_remote_code, merge=not no_merge,
+                       engine=engine), cfg)
 
 
 @click.group("feedback")

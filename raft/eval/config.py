@@ -37,6 +37,7 @@ class EvalConfig:
     force_prompt: bool = False
     allow_overlap: bool = False
     trust_remote_code: bool = False  # run a hub model's own modelling code (--trust-remote-code)
+    engine: str | None = None  # local engine (raft.serve.engines.ENGINES); None: the default
 
 
 def check_config(cfg: EvalConfig) -> None:

@@ -123,6 +123,8 @@ def run_systems(
     for spec in specs:
         log.info("loading %s (%s)", spec.name, spec.describe())
         remote = {"trust_remote_code": True} if cfg.trust_remote_code else {}
+        if cfg.engine is not None and not spec.model.startswith("openai:"):
+            remote["engine"] = cfg.engine
         gen = loader(
             spec.model, adapter=spec.adapter, device=cfg.device, force_prompt=cfg.force_prompt, name=spec.name,
             **remote,

@@ -347,6 +347,7 @@ def load_generators(
     device: str | None = None,
     trust_remote_code: bool = False,
     merge: bool = True,
+    engine: str | None = None,
 ) -> dict[str, Any]:
     """The `rag` (base) and `raft` (tuned) generators for the CLI's --model/--adapter/--rag-model.
 
@@ -358,7 +359,7 @@ def load_generators(
 
     from raft.serve.generators import load_generator
 
-    load_generator = partial(load_generator, trust_remote_code=trust_remote_code)
+    load_generator = partial(load_generator, trust_remote_code=trust_remote_code, engine=engine)
     gens: dict[str, Any] = {}
     if rag_model:
         gens["rag"] = load_generator(rag_model, device=device, name="rag")
@@ -398,6 +399,7 @@ def build_engine(
     device: str | None = None,
     trust_remote_code: bool = False,
     merge: bool = True,
+    engine: str | None = None,
 ) -> ChatEngine:
     """Load the index and the generators behind `raft chat` and `raft serve`."""
     from raft.index.retriever import Retriever
@@ -407,4 +409,4 @@ def build_engine(
         if spec and not spec.startswith("openai:"):
             resolve_model(spec, spec_adapter)
     retriever = Retriever.load(Path(index_dir), device=device)
-    return ChatEngine(retriever, load_generators(model, adapter, rag_model, device, trust_remote_code, merge))
+    return ChatEngine(retriever, load_generators(model, adapter, rag_model, device, trust_remote_code, merge, engine))

@@ -89,6 +89,7 @@ def load_generator(
     name: str | None = None,
     trust_remote_code: bool = False,
     merge: bool = True,
+    engine: str | None = None,
 ) -> Generator:
     """A Generator for `spec`: an HF id/path, a `raft train` MODEL_DIR, or `openai:URL:MODEL`.
 
@@ -101,7 +102,18 @@ def load_generator(
             raise RaftError(f"cannot parse {spec!r}; write openai:URL:MODEL, e.g. openai:http://127.0.0.1:8000/v1:raft")
         return OpenAIGenerator(m.group(1), m.group(2), name=name)
     ref = resolve_model(spec, adapter, force_prompt)
-    return LocalGenerator(ref, device=device, name=name, trust_remote_code=trust_remote_code, merge=merge)
+    from raft.serve.engines import ONNX_PRECISION, check_engine
+
+    check_engine(engine)
+    if engine in ONNX_PRECISION:
+        if device not in (None, "cpu"):
+            raise RaftError(f"--engine {engine} runs on the CPU; drop --device {device}")
+        from raft.serve.ort_genai import OrtGenaiGenerator
+
+        return OrtGenaiGenerator(ref, ONNX_PRECISION[engine], name=name, trust_remote_code=trust_remote_code)
+    return LocalGenerator(
+        ref, device=device, name=name, trust_remote_code=trust_remote_code, merge=merge, engine=engine
+    )
 
 
 class LocalGenerator:
@@ -119,18 +131,18 @@ class LocalGenerator:
         merge: bool = True,
         trust_remote_code: bool = False,
         max_batch: int = 16,
+        engine: str | None = None,
     ) -> None:
         import torch
 
         from raft.models.loading import load_causal_lm, load_tokenizer, stop_token_ids
         from raft.prompts import chat_adaptation
+        from raft.serve.engines import engine_dtype
 
         self.ref = ref
         self.name = name or (Path(ref.adapter).name if ref.adapter else Path(ref.base).name or ref.base)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        dtype = torch.float32
-        if self.device.startswith("cuda") and torch.cuda.is_bf16_supported():
-            dtype = torch.bfloat16
+        dtype = engine_dtype(engine, self.device)
         tok_source = ref.adapter if ref.adapter and _has_tokenizer(Path(ref.adapter)) else ref.base
         self.tokenizer = load_tokenizer(tok_source, trust_remote_code=trust_remote_code)
         model = load_causal_lm(ref.base, trust_remote_code=trust_remote_code, dtype=dtype)

@@ -332,3 +332,80 @@ def test_export_reloads_with_plain_transformers_and_stops_at_the_turn_end(matrix
         0
     ]
     assert text.strip() == ours.text
+
+
+# ---- GGUF for llama.cpp and Ollama ----------------------------------------------------------------
+
+GGUF_FAMILIES = ["llama3", "qwen2.5", "mistral", "smollm2"]
+
+
+@pytest.mark.parametrize("name", GGUF_FAMILIES)
+def test_gguf_export_gives_the_same_greedy_answers_and_stops_at_the_turn_end(matrix, name, tmp_path):
+    from gguf import GGUFReader
+    from transformers import AutoTokenizer
+
+    from raft.models.export import export
+    from raft.models.gguf import RAFT_STOP_KEY, export_gguf
+    from tests.gguf_roundtrip import greedy, load_pair, prompt_ids
+
+    fam = family(name)
+    run_dir, _ = matrix.run(name)  # a LoRA run: the adapter is folded in by the export
+    hf_dir = export(run_dir, tmp_path / "hf")
+    tok = AutoTokenizer.from_pretrained(hf_dir)
+    turn_end = tok.convert_tokens_to_ids(fam.turn_end)
+    prompts_ = prompt_ids(tok, conversations(6, offset=15, max_docs=2))
+    stops = sorted({turn_end, *(tok.convert_tokens_to_ids(t) for t in (fam.eos, *fam.generation_eos))})
+    answers = {}
+    for quant in ("f16", "q8_0"):
+        file = export_gguf(run_dir, tmp_path / f"gguf-{quant}", quant=quant)
+        reference, loaded = load_pair(hf_dir, file)
+        expected = greedy(reference, prompts_, 24, stops)
+        answers[quant] = (greedy(loaded, prompts_, 24, stops), expected)
+        # The file names the turn end as EOS and EOT, and carries every stop id.
+        fields = GGUFReader(str(file)).fields
+        assert fields["tokenizer.ggml.eos_token_id"].contents() == turn_end
+        assert fields["tokenizer.ggml.eot_token_id"].contents() == turn_end
+        assert sorted(fields[RAFT_STOP_KEY].contents()) == stops
+        assert (file.parent / "Modelfile").read_text().count(f'PARAMETER stop "{fam.turn_end}"') == 1
+    got, expected = answers["f16"]
+    assert got == expected  # token-identical to the merged model with f16 weights
+    got, expected = answers["q8_0"]
+    assert sum(g == e for g, e in zip(got, expected, strict=True)) >= 0.9 * len(expected)
+    # The taught answer ends at the turn end, as with the model's own template: nothing after it.
+    for new in answers["f16"][0]:
+        assert new[-1] == turn_end and len(new) < 24
+        assert answered_and_stopped(tok.decode(new, skip_special_tokens=True), len(new), 24)
+
+
+@pytest.mark.parametrize("name", GGUF_FAMILIES)
+def test_gguf_template_ends_a_turn_where_the_models_template_does(matrix, name, tmp_path):
+    from gguf import GGUFReader
+    from transformers import AutoTokenizer
+
+    from raft.models.gguf import export_gguf
+    from raft.models.modelfile import chat_pieces
+
+    fam = family(name)
+    run_dir, _ = matrix.run(name)
+    file = export_gguf(run_dir, tmp_path / "gguf", quant="f16")
+    own = tokenizer_of(run_dir)
+    from_file = AutoTokenizer.from_pretrained(file.parent, gguf_file=file.name)
+    eos = GGUFReader(str(file)).fields["tokenizer.ggml.eos_token_id"].contents()
+    messages = prompts.adapt_messages(conversations(1, offset=3, max_docs=1)[0], fam.adaptation)
+    messages = [*messages, {"role": "assistant", "content": "<ANSWER>: Yes."}, {"role": "user", "content": "More?"}]
+    kwargs = prompts.template_kwargs(fam.adaptation)
+    ours = own.apply_chat_template(messages, tokenize=False, **kwargs)
+    theirs = from_file.apply_chat_template(messages, tokenize=False, **kwargs)
+    after_answer = ours.split("<ANSWER>: Yes.", 1)[1]
+    assert theirs.split("<ANSWER>: Yes.", 1)[1] == after_answer
+    assert after_answer.startswith(fam.turn_end) and from_file.convert_ids_to_tokens(eos) == fam.turn_end
+    # The Ollama template's pieces rebuild the file's rendering of system, user, assistant, user, prompt.
+    p = chat_pieces(from_file)
+    system, user = conversations(1, offset=3, max_docs=1)[0]
+    full_messages = [system, user, messages[-2], messages[-1]]
+    rebuilt = (
+        p.before_system + system["content"] + p.after_system + user["content"] + p.after_user + "<ANSWER>: Yes."
+        + p.after_assistant + "More?" + p.after_user
+    )  # fmt: skip
+    full = from_file.apply_chat_template(full_messages, tokenize=False, add_generation_prompt=True)
+    assert full in (rebuilt, (from_file.bos_token or "") + rebuilt)

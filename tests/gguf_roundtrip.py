@@ -1,0 +1,40 @@
+"""Shared checks for GGUF exports: greedy answers of the file against the merged model rounded to f16."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def prompt_ids(tokenizer, conversations: list[list[dict]]) -> list[list[int]]:
+    """The contract's prompts as the exported tokenizer renders them (its template, generation prompt)."""
+    return [
+        tokenizer.apply_chat_template(m, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]
+        for m in conversations
+    ]
+
+
+def greedy(model, prompts: list[list[int]], max_new_tokens: int, stop: list[int]) -> list[list[int]]:
+    """Greedy new tokens for each prompt, one at a time (no padding), cut after the first stop id."""
+    import torch
+
+    out = []
+    with torch.no_grad():
+        for ids in prompts:
+            x = torch.tensor([ids])
+            new = model.generate(
+                x, attention_mask=torch.ones_like(x), max_new_tokens=max_new_tokens, do_sample=False,
+                eos_token_id=stop, pad_token_id=stop[0], temperature=None, top_p=None, top_k=None,
+            )[0, len(ids) :].tolist()  # fmt: skip
+            out.append(new)
+    return out
+
+
+def load_pair(hf_dir: Path, gguf_file: Path):
+    """(the export directory loaded in f16 then computed in fp32, the GGUF file dequantized to fp32)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    reference = AutoModelForCausalLM.from_pretrained(hf_dir, dtype=torch.float16).float().eval()
+    loaded = AutoModelForCausalLM.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name, dtype=torch.float32)
+    return reference, loaded.eval()
+
