@@ -28,6 +28,8 @@ import click
 @click.option("--seed", type=int, default=None, help="Seed for distractors, sampling and bootstrap [0].")
 @click.option("--bootstrap", type=int, default=None, help="Bootstrap resamples for the CIs [1000].")
 @click.option("--device", default=None, help="cpu, cuda, cuda:1, ... [cuda if available].")
+@click.option("--backend", type=click.Choice(["torch", "onnx", "onnx-int8", "openvino", "openvino-int8"]),
+              default=None, help="Query embedder backend; must match the index. [default: as the index records]")
 @click.option("--hybrid/--no-hybrid", default=None, help="Dense + BM25 retrieval [as the index was built].")
 @click.option("--force-prompt", is_flag=True, help="Use a model trained with another prompt contract.")
 @click.option("--allow-overlap", is_flag=True,

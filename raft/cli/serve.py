@@ -18,6 +18,8 @@ def _engine_options(command):
                      help="A `raft train` LoRA MODEL_DIR applied to --model: answers as `raft`, --model as `rag`."),
         click.option("--rag-model", default=None, help="Model answering as `rag` (e.g. openai:URL:BASE)."),
         click.option("--device", default=None, help="Torch device for the models and the embedder [cuda if available]."),
+        click.option("--backend", type=click.Choice(["torch", "onnx", "onnx-int8", "openvino", "openvino-int8"]),
+                     default=None, help="Query embedder backend; must match the index [as the index records]."),
         click.option("--host", default=None, help="Interface to bind [127.0.0.1; 0.0.0.0 exposes it to the network]."),
         click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port to listen on."),
         click.option("--trust-remote-code", is_flag=True,
@@ -56,13 +58,15 @@ def chat_cmd(index_dir: str, model: str, adapter: str | None, rag_model: str | N
     from apps.chat_app import ChatAppConfig, launch, parse_auth
     from raft.serve.engine import build_engine
 
+    backend = options.pop("backend")
     overrides = {k: v for k, v in options.items() if v is not None}
     for key in ("feedback", "request_log"):
         if key in overrides:
             overrides[key] = Path(overrides[key])
     cfg = ChatAppConfig(**overrides)
     parse_auth(cfg.auth)
-    launch(build_engine(Path(index_dir), model, adapter, rag_model, device, trust_remote_code, merge=not no_merge), cfg)
+    launch(build_engine(Path(index_dir), model, adapter, rag_model, device, trust_remote_code, merge=not no_merge,
+                        backend=backend), cfg)
 
 
 @click.command("serve")
@@ -87,12 +91,14 @@ def serve_cmd(index_dir: str, model: str, adapter: str | None, rag_model: str | 
     from raft.serve.api import ServeConfig, resolve_api_key, serve
     from raft.serve.engine import build_engine
 
+    backend = options.pop("backend")
     overrides = {k: v for k, v in options.items() if v is not None}
     if "request_log" in overrides:
         overrides["request_log"] = Path(overrides["request_log"])
     cfg = ServeConfig(**overrides)
     resolve_api_key(cfg.api_key)  # a bad key fails before the models load
-    serve(build_engine(Path(index_dir), model, adapter, rag_model, device, trust_remote_code, merge=not no_merge), cfg)
+    serve(build_engine(Path(index_dir), model, adapter, rag_model, device, trust_remote_code, merge=not no_merge,
+                       backend=backend), cfg)
 
 
 @click.group("feedback")

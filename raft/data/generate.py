@@ -37,7 +37,7 @@ NO_ORACLE_TARGETS = ("abstain", "memorize")
 MODES = ("raft", "dsf")
 MIN_CHUNK_CHARS = 100  # shorter chunks (headings, stubs) get no teacher questions
 # Settings that change how a run is executed but not what it produces (left out of the fingerprint).
-_RUN_ONLY = ("out", "overwrite", "resume", "batch_size", "concurrency", "device", "dry_run")
+_RUN_ONLY = ("out", "overwrite", "resume", "batch_size", "concurrency", "device", "backend", "dry_run")
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,7 @@ class GenerateConfig:
     batch_size: int = 64
     concurrency: int = 8
     device: str | None = None
+    backend: str | None = None  # query embedder backend (None: as the index records)
     overwrite: bool = False
     resume: bool = False
     dry_run: bool = False
@@ -135,10 +136,10 @@ def settings_fingerprint(cfg: GenerateConfig, retriever: Any) -> tuple[str, dict
     return artifacts.fingerprint(basis), settings
 
 
-def load_retriever(index: Path, device: str | None = None) -> Any:
+def load_retriever(index: Path, device: str | None = None, backend: str | None = None) -> Any:
     from raft.index.retriever import Retriever
 
-    return Retriever.load(index, device=device)
+    return Retriever.load(index, device=device, backend=backend)
 
 
 # ---- the run -------------------------------------------------------------------------------
@@ -161,7 +162,7 @@ def generate_dataset(
 ) -> dict[str, Any]:
     """Build DATASET_DIR from the settings; returns the manifest (or, with dry_run, the cost estimate)."""
     validate(cfg)
-    retriever = retriever or load_retriever(Path(cfg.index), cfg.device)
+    retriever = retriever or load_retriever(Path(cfg.index), cfg.device, cfg.backend)
     pool = ChunkPool(retriever.chunks)
     if cfg.mode == "raft" and len(pool) < cfg.distractors + 1:
         raise RaftError(

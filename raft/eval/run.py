@@ -71,6 +71,7 @@ class EvalConfig:
     ttft_samples: int = 5
     hybrid: bool | None = None
     device: str | None = None
+    backend: str | None = None  # query embedder backend (None: as the index records)
     overwrite: bool = False
     force_prompt: bool = False
     allow_overlap: bool = False
@@ -456,7 +457,7 @@ def run_eval(
     if retriever is None:
         from raft.index.retriever import Retriever
 
-        retriever = Retriever.load(cfg.index, device=cfg.device)
+        retriever = Retriever.load(cfg.index, device=cfg.device, backend=cfg.backend)
     pairs, unmatched = resolve_oracles(items, retriever)
     if not pairs:
         reasons = "; ".join(f"{q.id}: {why}" for q, why in unmatched[:3])

@@ -28,6 +28,7 @@ import numpy as np
 
 from raft import artifacts
 from raft.errors import RaftError
+from raft.index.backends import BACKENDS, backend_of, manifest_backend
 from raft.index.chunking import Chunk, Chunker, embedding_text
 from raft.index.corpus import Corpus, Document
 from raft.index.embedders import DEFAULT_EMBEDDER, Embedder, load_embedder, probe_vector
@@ -57,6 +58,7 @@ class IndexConfig:
     corpus: Path
     out: Path
     embedder: str = DEFAULT_EMBEDDER
+    backend: str = "auto"
     chunk_size: int = 200
     overlap: int = 40
     index_type: str = "auto"
@@ -74,6 +76,8 @@ def validate(cfg: IndexConfig) -> None:
     problems = []
     if not Path(cfg.corpus).exists():
         problems.append(f"corpus {cfg.corpus} does not exist (pass a directory or a file)")
+    if cfg.backend not in BACKENDS:
+        problems.append(f"--backend {cfg.backend!r} is not one of {', '.join(BACKENDS)}")
     if cfg.index_type not in INDEX_TYPES:
         problems.append(f"--index-type {cfg.index_type!r} is not one of {', '.join(INDEX_TYPES)}")
     if cfg.batch_size < 1:
@@ -105,7 +109,7 @@ def build_index(cfg: IndexConfig, embedder: Embedder | None = None) -> dict[str,
     validate(cfg)
     previous = _previous_index(cfg)
     corpus = Corpus(cfg.corpus, strict=cfg.strict)
-    embedder = embedder or load_embedder(cfg.embedder, cfg.device, cfg.processes)
+    embedder = embedder or load_embedder(cfg.embedder, cfg.device, cfg.processes, cfg.backend)
     max_len = getattr(embedder, "max_seq_length", None)
     if max_len and cfg.chunk_size + 24 > max_len:
         log.warning(
@@ -115,9 +119,11 @@ def build_index(cfg: IndexConfig, embedder: Embedder | None = None) -> dict[str,
         )
     chunking = {"chunk_size": cfg.chunk_size, "overlap": cfg.overlap, "version": CHUNKER_VERSION}
     if previous and (
-        previous.manifest.get("embedder") != embedder.name or previous.manifest.get("chunking") != chunking
+        previous.manifest.get("embedder") != embedder.name
+        or previous.manifest.get("chunking") != chunking
+        or manifest_backend(previous.manifest) != backend_of(embedder)
     ):
-        log.info("embedder or chunking changed since the last build: re-embedding everything")
+        log.info("embedder, backend or chunking changed since the last build: re-embedding everything")
         previous = None
     chunker = Chunker(embedder.token_spans, cfg.chunk_size, cfg.overlap)
     pool = getattr(embedder, "pool", contextlib.nullcontext)
@@ -140,6 +146,8 @@ def build_index(cfg: IndexConfig, embedder: Embedder | None = None) -> dict[str,
             KIND,
             {
                 "embedder": embedder.name,
+                **backend_of(embedder).manifest_fields(),
+                "engine": "local",
                 "embedding_dim": embedder.dim,
                 "normalized": True,
                 "metric": "inner_product",

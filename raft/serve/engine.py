@@ -398,9 +398,10 @@ def build_engine(
     device: str | None = None,
     trust_remote_code: bool = False,
     merge: bool = True,
+    backend: str | None = None,
 ) -> ChatEngine:
     """Load the index and the generators behind `raft chat` and `raft serve`."""
     from raft.index.retriever import Retriever
 
-    retriever = Retriever.load(Path(index_dir), device=device)
+    retriever = Retriever.load(Path(index_dir), device=device, backend=backend)
     return ChatEngine(retriever, load_generators(model, adapter, rag_model, device, trust_remote_code, merge))
