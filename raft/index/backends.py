@@ -16,6 +16,7 @@ import logging
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +34,8 @@ BACKENDS = ("auto", "torch", "onnx", "onnx-int8", "openvino", "openvino-int8")
 DEFAULT_BACKEND = "onnx-int8"
 CACHE_ENV = "RAFT_CACHE_DIR"
 EXPORT_VERSION = 1
-EXTRAS = {"onnx": ("onnxruntime", "onnx"), "openvino": ("openvino", "onnx")}
+# The Python modules each runtime needs (the export and int8 quantization use onnx and onnxruntime).
+RUNTIME_MODULES = {"onnx": ("onnxruntime", "onnx"), "openvino": ("openvino", "onnxruntime", "onnx")}
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
@@ -77,12 +79,12 @@ def backend_of(embedder: Any) -> Backend:
 
 def require_runtime(runtime: str) -> None:
     """One-line error naming the install extra when a backend's packages are missing."""
-    for module in {"onnx": ("onnxruntime",), "openvino": ("openvino",)}.get(runtime, ()):
+    for module in RUNTIME_MODULES.get(runtime, ()):
         try:
             __import__(module)
         except ImportError:
             raise RaftError(
-                f"--backend {runtime} needs {' and '.join(EXTRAS[runtime])}; "
+                f"--backend {runtime} needs {', '.join(RUNTIME_MODULES[runtime])} ({module} is missing); "
                 f"install them with `pip install 'raft-builder[{runtime}]'` or pass --backend torch"
             ) from None
 
@@ -154,7 +156,8 @@ def export_onnx(model_dir: Path, target: Path) -> None:
     ids = torch.ones((2, 8), dtype=torch.long)
     names = ["input_ids", "attention_mask", "token_type_ids"]
     axes = {n: {0: "batch", 1: "seq"} for n in names} | {"embedding": {0: "batch"}}
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer notes about Python control flow in the model code
         torch.onnx.export(
             Pooled(model), (ids, ids, torch.zeros_like(ids)), str(target), input_names=names,
             output_names=["embedding"], dynamic_axes=axes, opset_version=17, dynamo=False,
@@ -181,7 +184,13 @@ def exported_model(model_dir: Path, quantization: str) -> Path:
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
             log.info("quantizing the ONNX export to int8 (once)")
-            quantize_dynamic(staging / "model.onnx", staging / "model-int8.onnx", weight_type=QuantType.QInt8)
+            logging.disable(logging.WARNING)  # onnxruntime's advice to pre-process goes to the root logger
+            try:
+                quantize_dynamic(
+                    staging / "model.onnx", staging / "model-int8.onnx", weight_type=QuantType.QInt8, per_channel=True
+                )
+            finally:
+                logging.disable(logging.NOTSET)
         (staging / "source.json").write_text(json.dumps({"model": str(model_dir)}) + "\n", encoding="utf-8")
         _publish(staging, cache)
     finally:
