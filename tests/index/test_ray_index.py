@@ -29,7 +29,7 @@ def ray_cluster():
 
 @pytest.mark.timeout(180)
 def test_ray_build_and_update_match_a_local_build(ray_cluster, tmp_path: Path) -> None:
-    corpus = small_corpus(tmp_path / "docs", 12)
+    corpus = small_corpus(tmp_path / "docs", 6)
     (corpus / "notes.bin").write_bytes(b"\x00\x01")  # skipped the same way by both engines
     local, distributed = tmp_path / "local", tmp_path / "ray"
     a = build_index(IndexConfig(corpus=corpus, out=local, backend=BACKEND))
