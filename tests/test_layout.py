@@ -81,3 +81,25 @@ def test_no_import_cycle() -> None:
     known = set(_modules())
     cycle = find_cycle({m: _imports(m, known) for m in known})
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
+
+
+
+LINE_LIMIT = 450
+
+
+def over_limit(paths: list[Path], root: Path, limit: int = LINE_LIMIT) -> list[str]:
+    """`path (n lines)` for every file longer than `limit` lines, paths relative to `root`."""
+    counts = {p: len(p.read_text().splitlines()) for p in paths}
+    return [f"{p.relative_to(root)} ({n} lines)" for p, n in sorted(counts.items()) if n > limit]
+
+
+def test_over_limit_names_a_long_file(tmp_path) -> None:
+    long, short = tmp_path / "long.py", tmp_path / "short.py"
+    long.write_text("x = 1\n" * (LINE_LIMIT + 1))
+    short.write_text("x = 1\n" * LINE_LIMIT)
+    assert over_limit([long, short], tmp_path) == [f"long.py ({LINE_LIMIT + 1} lines)"]
+
+
+def test_no_module_over_limit() -> None:
+    too_long = over_limit([_path(m) for m in _modules()], ROOT)
+    assert not too_long, f"split these modules (at most {LINE_LIMIT} lines each): " + ", ".join(too_long)

@@ -56,7 +56,8 @@ def generate_cmd(index_dir: str, out: str, **options: object) -> None:
     import json
     from pathlib import Path
 
-    from raft.data.generate import GenerateConfig, format_summary, generate_dataset
+    from raft.data.dataset_dir import format_summary
+    from raft.data.generate import GenerateConfig, generate_dataset
 
     overrides = {name: value for name, value in options.items() if value is not None}
     for key in ("qa",):

@@ -13,6 +13,8 @@ from raft.errors import RaftError
 @click.option("--base-model", default=None, help="Hub id or local path of the model to tune.")
 @click.option("--config", "config_file", type=click.Path(), default=None, help="YAML of knobs; flags win.")
 @click.option("--lora-r", type=int, default=None, help="LoRA rank [16].")
+@click.option("--lora-layers", type=int, default=None,
+              help="LoRA on the last N decoder layers only: the backward pass stops there (faster) [all].")
 @click.option("--lora-alpha", type=int, default=None, help="LoRA alpha [32].")
 @click.option("--lora-dropout", type=float, default=None, help="LoRA dropout [0.05].")
 @click.option("--target-modules", default=None, help="'all-linear' or comma-separated module names.")
@@ -29,6 +31,8 @@ from raft.errors import RaftError
 @click.option("--early-stopping-patience", type=int, default=None, help="Evals without improvement [3]; 0: off.")
 @click.option("--max-length", type=int, default=None, help="Max tokens per row [2048]; longer rows are an error.")
 @click.option("--packing/--no-packing", default=None, help="Pack rows (padding-free) [on with CUDA, off on CPU].")
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default=None,
+              help="auto: bf16 (fp16) on CUDA, bf16 autocast on CPUs with bf16 instructions, else fp32 [auto].")
 @click.option("--seed", type=int, default=None, help="Seed [0].")
 @click.option("--method", type=click.Choice(["sft", "dpo", "kto"]), default=None,
               help="sft: supervised on the RAFT dataset [default]; dpo: preference pairs built from the RAFT "
@@ -47,8 +51,9 @@ def train_cmd(dataset: str | None, out: str | None, config_file: str | None, dry
     import os
     from pathlib import Path
 
+    from raft.train.config import load_config
     from raft.train.inputs import check_lengths
-    from raft.train.sft import load_config, plan, train
+    from raft.train.sft import plan, train
 
     cfg = load_config(Path(config_file) if config_file else None, dataset=dataset, out=out, merge=merge_, **knobs)
     if cfg.method != "sft":

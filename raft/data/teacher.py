@@ -149,7 +149,7 @@ def parse_questions(text: str | None, n: int) -> list[str]:
 
 
 class ChatTeacher:
-    """An LLM teacher over a `raft.serve.generators.Generator` (local weights or an HTTP endpoint)."""
+    """An LLM teacher over a `raft.serve.decoding.Generator` (local weights or an HTTP endpoint)."""
 
     def __init__(
         self, generator: Any, concurrency: int = 1, batch_size: int = 8, max_new_tokens: int = 512
@@ -220,7 +220,7 @@ class OpenAITeacher(ChatTeacher):
         retries: int = 4,
         timeout: float = 120.0,
     ) -> None:
-        from raft.serve.generators import OpenAIGenerator
+        from raft.serve.openai_client import OpenAIGenerator
 
         key = os.environ.get(api_key_env) if api_key_env else None
         gen = OpenAIGenerator(

@@ -1,5 +1,6 @@
-"""Text generation behind one interface: local transformers weights (+ PEFT adapter) or any
-OpenAI-compatible chat-completions endpoint (vLLM, SGLang, Ollama, a hosted API, `raft serve`).
+"""Text generation behind one interface (raft.serve.decoding): local transformers weights (+ PEFT adapter) or any
+OpenAI-compatible chat-completions endpoint (raft.serve.openai_client: vLLM, SGLang, Ollama, a hosted API,
+`raft serve`).
 
 Eval, chat, serve and the LLM teacher all generate through `load_generator(spec)`.
 """
@@ -8,65 +9,24 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from raft import prompts
 from raft.errors import RaftError
 from raft.prompts import PROMPT_VERSION
-from raft.serve.streams import StreamUsage, TokenStream, UpstreamError
+from raft.serve.decoding import Completion, DecodingConfig, Generator, cut_at_stop
+from raft.serve.openai_client import OpenAIGenerator
+from raft.serve.streams import TokenStream, UpstreamError
 
 log = logging.getLogger(__name__)
 
 _OPENAI_SPEC = re.compile(r"^openai:(https?://[^/\s]+(?:/[^:\s]*)?):(.+)$")
-
-
-@dataclass(frozen=True)
-class DecodingConfig:
-    """Decoding settings shared by every system in a comparison."""
-
-    max_new_tokens: int = 256
-    temperature: float = 0.0
-    top_p: float = 1.0
-    seed: int = 0
-
-
-@dataclass(frozen=True)
-class Completion:
-    text: str
-    prompt_tokens: int
-    completion_tokens: int
-    seconds: float
-    finish_reason: str = "stop"  # "length" when generation hit max_new_tokens before ending its turn
-
-
-class Generator(Protocol):
-    name: str
-
-    def generate(
-        self, conversations: list[list[dict]], cfg: DecodingConfig, batch_size: int = 8
-    ) -> list[Completion]: ...
-
-    def stream(self, messages: list[dict], cfg: DecodingConfig) -> Iterator[str]: ...
-
-    def open_stream(
-        self,
-        messages: list[dict],
-        cfg: DecodingConfig,
-        stop: tuple[str, ...] = (),
-        cancel: threading.Event | None = None,
-    ) -> TokenStream: ...
-
-    def count_tokens(self, text: str) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -283,170 +243,8 @@ class LocalGenerator:
         return self.scheduler.submit(req)
 
 
-def cut_at_stop(text: str) -> tuple[str, bool]:
-    """`text` up to the first stop string of the prompt contract, and whether one was found."""
-    cuts = [text.find(s) for s in prompts.STOP_STRINGS if s in text]
-    return (text[: min(cuts)], True) if cuts else (text, False)
-
-
 def _has_tokenizer(path: Path) -> bool:
     return (path / "tokenizer_config.json").is_file()
-
-
-class OpenAIGenerator:
-    """Any OpenAI-compatible `/chat/completions` endpoint, with bounded concurrency and retry."""
-
-    def __init__(
-        self,
-        url: str,
-        model: str,
-        name: str | None = None,
-        api_key: str | None = None,
-        concurrency: int = 8,
-        retries: int = 4,
-        timeout: float = 600.0,
-    ) -> None:
-        url = url.rstrip("/")
-        if re.fullmatch(r"https?://[^/]+", url):
-            url += "/v1"
-        self.url, self.model, self.name = url, model, name or model
-        self.api_key = api_key or os.environ.get("RAFT_API_KEY") or os.environ.get("OPENAI_API_KEY") or ""
-        self.concurrency, self.retries, self.timeout = concurrency, retries, timeout
-
-    def count_tokens(self, text: str) -> int:
-        return max(1, len(text) // 4)
-
-    def _request(self, payload: dict[str, Any]) -> urllib.request.Request:
-        headers = {"Content-Type": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        body = json.dumps({"model": self.model, **payload}).encode()
-        return urllib.request.Request(f"{self.url}/chat/completions", data=body, headers=headers)
-
-    def _payload(self, messages: list[dict], cfg: DecodingConfig, stream: bool) -> dict[str, Any]:
-        return {
-            "messages": messages,
-            "max_tokens": cfg.max_new_tokens,
-            "temperature": cfg.temperature,
-            "top_p": cfg.top_p,
-            "seed": cfg.seed,
-            "stream": stream,
-        }
-
-    def _open(self, payload: dict[str, Any]):
-        delay = 1.0
-        for attempt in range(self.retries + 1):
-            try:
-                return urllib.request.urlopen(self._request(payload), timeout=self.timeout)
-            except urllib.error.HTTPError as exc:
-                if exc.code not in (408, 429) and exc.code < 500 or attempt == self.retries:
-                    raise UpstreamError(exc.code, _error_message(exc.read()), self.url) from None
-            except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-                if attempt == self.retries:
-                    raise RaftError(f"cannot reach {self.url} ({exc}); is the server running?") from None
-            log.warning("retrying %s in %.0f s", self.url, delay)
-            time.sleep(delay)
-            delay *= 2
-        raise AssertionError("unreachable")
-
-    def _one(self, messages: list[dict], cfg: DecodingConfig) -> Completion:
-        t0 = time.perf_counter()
-        with self._open(self._payload(messages, cfg, stream=False)) as resp:
-            data = json.loads(resp.read())
-        choice = data["choices"][0]
-        text, stopped = cut_at_stop(choice["message"].get("content") or "")
-        usage = data.get("usage") or {}
-        return Completion(
-            text.strip(),
-            int(usage.get("prompt_tokens", 0)),
-            int(usage.get("completion_tokens", self.count_tokens(text))),
-            time.perf_counter() - t0,
-            "stop" if stopped else str(choice.get("finish_reason") or "stop"),
-        )
-
-    def generate(
-        self, conversations: list[list[dict]], cfg: DecodingConfig, batch_size: int = 8
-    ) -> list[Completion]:
-        with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(conversations) or 1))) as pool:
-            return list(pool.map(lambda m: self._one(m, cfg), conversations))
-
-    def stream(self, messages: list[dict], cfg: DecodingConfig) -> Iterator[str]:
-        yield from self.open_stream(messages, cfg)
-
-    def open_stream(
-        self,
-        messages: list[dict],
-        cfg: DecodingConfig,
-        stop: tuple[str, ...] = (),
-        cancel: threading.Event | None = None,
-        seeded: bool = False,
-    ) -> TokenStream:
-        """Stream from the endpoint (usage requested with stream_options); an error event raises."""
-        payload = {**self._payload(messages, cfg, stream=True), "stream_options": {"include_usage": True}}
-        if stop:
-            payload["stop"] = list(stop)
-        out = TokenStream(cancel)
-        threading.Thread(target=self._pump, args=(payload, out), daemon=True).start()
-        return out
-
-    def _pump(self, payload: dict[str, Any], out: TokenStream) -> None:
-        reason, usage = None, None
-        try:
-            with self._open(payload) as resp:
-                for raw in resp:
-                    if out.cancelled:
-                        out.finish("cancelled", usage)
-                        return
-                    line = raw.decode(errors="replace").strip()
-                    if not line.startswith("data:"):
-                        continue
-                    data = line[5:].strip()
-                    if data == "[DONE]":
-                        reason = reason or "stop"
-                        break
-                    event = _sse_event(data, self.url)
-                    if event.get("usage"):
-                        u = event["usage"]
-                        usage = StreamUsage(int(u.get("prompt_tokens", 0)), int(u.get("completion_tokens", 0)))
-                    for choice in event.get("choices") or []:
-                        out.put(((choice or {}).get("delta") or {}).get("content") or "")
-                        reason = (choice or {}).get("finish_reason") or reason
-            if reason is None:  # neither a finish_reason nor [DONE]: the answer was cut off
-                raise UpstreamError(502, "the stream ended before the answer was complete", self.url)
-            out.finish(reason, usage)
-        except BaseException as exc:  # handed to the consumer
-            out.finish(None, error=exc)
-
-
-def _error_message(body: bytes) -> str:
-    """The `error.message` of an OpenAI-style error body, else the body's start."""
-    text = body.decode(errors="replace")
-    try:
-        err = json.loads(text).get("error")
-        if isinstance(err, dict) and err.get("message"):
-            return str(err["message"])
-        if isinstance(err, str):
-            return err
-    except (json.JSONDecodeError, AttributeError):
-        pass
-    return text[:300]
-
-
-def _sse_event(data: str, url: str) -> dict[str, Any]:
-    """One parsed `data:` event; an `error` event or a broken one raises UpstreamError."""
-    try:
-        event = json.loads(data)
-    except json.JSONDecodeError:
-        raise UpstreamError(502, f"malformed stream event: {data[:120]}", url) from None
-    if not isinstance(event, dict):
-        raise UpstreamError(502, f"malformed stream event: {data[:120]}", url)
-    if event.get("error"):
-        err = event["error"]
-        message = err.get("message", str(err)) if isinstance(err, dict) else str(err)
-        code = err.get("code") if isinstance(err, dict) else None
-        status = code if isinstance(code, int) and 400 <= code < 600 else 502
-        raise UpstreamError(status, message, url, code=code if isinstance(code, str) else None)
-    return event
 
 
 __all__ = [

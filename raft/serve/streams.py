@@ -1,7 +1,7 @@
 """One streamed generation as an iterator of text pieces that can be cancelled, and that reports why
 it ended (`finish_reason`) and how many tokens it used once it is exhausted.
 
-Local models (`raft.serve.batching`) and OpenAI-compatible endpoints (`raft.serve.generators.OpenAIGenerator`)
+Local models (`raft.serve.batching`) and OpenAI-compatible endpoints (`raft.serve.openai_client.OpenAIGenerator`)
 both hand their output to the consumer through a `TokenStream`: the producer calls `put` and
 `finish` from its own thread, the consumer iterates; `cancel()` (or closing the iteration early)
 sets the cancel event the producer checks at every decoding step.

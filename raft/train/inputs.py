@@ -16,7 +16,7 @@ DATASET_HINT = "raft generate INDEX_DIR -o DATASET_DIR --qa FILE"
 
 def load_raft_dataset(path: Path) -> tuple[Any, dict[str, Any]]:
     """The dataset's splits and manifest, after checking the columns training needs."""
-    from raft.data.generate import load_dataset_dir
+    from raft.data.dataset_dir import load_dataset_dir
 
     artifacts.read_manifest(path, "dataset", DATASET_HINT)
     if not (Path(path) / "hf").is_dir():

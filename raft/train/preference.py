@@ -200,7 +200,8 @@ def _completion_columns(method: str) -> tuple[str, ...]:
 
 def plan(cfg: Any) -> dict[str, Any]:
     """What `--dry-run` shows for a preference run: resolved settings, pair kinds and token lengths."""
-    from raft.train.sft import _config_record, hardware
+    from raft.train.hardware import hardware
+    from raft.train.model_dir import config_record
 
     splits, _ = load_splits(cfg)
     start = start_model(cfg)
@@ -208,7 +209,7 @@ def plan(cfg: Any) -> dict[str, Any]:
     hw = hardware(cfg)
     cols = _completion_columns(cfg.method)
     stats = {n: length_stats(tokenizer, rows, cfg.max_length, cols) for n, rows in splits.items() if rows}
-    resolved = _config_record(cfg) | {"precision": hw["precision"], "lr": cfg.resolved_lr(), "start": start["init_model"]}
+    resolved = config_record(cfg) | {"precision": hw["precision"], "lr": cfg.resolved_lr(), "start": start["init_model"]}
     kinds = {n: _count(rows, "rejected_kind" if cfg.method == "dpo" else "label") for n, rows in splits.items()}
     return {"config": resolved, "lengths": stats, "rows": kinds}
 
@@ -225,24 +226,25 @@ def train_preference(cfg: Any, callbacks: list[Any] | None = None) -> dict[str, 
     from accelerate import PartialState
     from datasets import Dataset
 
-    from raft.train import sft
+    from raft.train.hardware import hardware
+    from raft.train.model_dir import config_record, final_eval_loss, finish, prepare_out_dir, trim_log
 
     splits, data_manifest = load_splits(cfg)
     start = start_model(cfg)
     if start["prompt"] is not None and start["prompt"] != data_manifest["prompt"]:
         raise RaftError(f"{cfg.base_model} and {cfg.dataset} use different prompt contracts; rebuild one of them")
     tokenizer = load_tokenizer(start["base"])
-    hw = sft.hardware(cfg)
+    hw = hardware(cfg)
     cols = _completion_columns(cfg.method)
     stats = {n: length_stats(tokenizer, rows, cfg.max_length, cols) for n, rows in splits.items() if rows}
     check_lengths(stats, cfg.max_length)
     state = PartialState(cpu=not hw["cuda"])
-    resume = sft.prepare_out_dir(cfg, state.is_main_process)
+    resume = prepare_out_dir(cfg, state.is_main_process)
     state.wait_for_everyone()
     if state.is_main_process:
         cfg.out.mkdir(parents=True, exist_ok=True)
-        artifacts.write_json_atomic(cfg.out / "train_config.json", sft._config_record(cfg))
-        sft._trim_log(cfg.out, resume)
+        artifacts.write_json_atomic(cfg.out / "train_config.json", config_record(cfg))
+        trim_log(cfg.out, resume)
         if cfg.method == "dpo":
             rows = [dict(r, split=n) for n, rs in splits.items() for r in rs]
             (cfg.out / PAIRS_FILE).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
@@ -253,7 +255,7 @@ def train_preference(cfg: Any, callbacks: list[Any] | None = None) -> dict[str, 
     result = trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(str(cfg.out))
     shutil.rmtree(cfg.out / "ref", ignore_errors=True)  # TRL's frozen reference copy of the start adapter
-    final_eval = sft._final_eval_loss(trainer) if has_eval else None
+    final_eval = final_eval_loss(trainer) if has_eval else None
     manifest = None
     if trainer.is_world_process_zero():
         data_manifest = dict(data_manifest, prompt=start["prompt"] or data_manifest["prompt"])
@@ -263,7 +265,7 @@ def train_preference(cfg: Any, callbacks: list[Any] | None = None) -> dict[str, 
             extra["pair_kinds"] = {n: _count(rows, "rejected_kind") for n, rows in splits.items()}
         else:
             extra["labels"] = {n: _count(rows, "label") for n, rows in splits.items()}
-        manifest = sft._finish(cfg, hw, trainer, result, final_eval, data_manifest, stats, extra=extra)
+        manifest = finish(cfg, hw, trainer, result, final_eval, data_manifest, stats, extra=extra)
     state.wait_for_everyone()
     return manifest or artifacts.read_manifest(cfg.out, "model")
 
@@ -271,7 +273,7 @@ def train_preference(cfg: Any, callbacks: list[Any] | None = None) -> dict[str, 
 def _trainer_config(cfg: Any, hw: dict[str, Any], has_eval: bool) -> Any:
     from trl import DPOConfig, KTOConfig
 
-    from raft.train.sft import trainer_args
+    from raft.train.hardware import trainer_args
 
     kwargs = trainer_args(cfg, hw, has_eval) | {"beta": cfg.beta}
     kwargs.update(cfg.sft_args)
@@ -285,11 +287,11 @@ def _build_trainer(cfg, hw, start, datasets, tokenizer, has_eval, callbacks) -> 
     from transformers.trainer_callback import ProgressCallback
     from trl import DPOTrainer, KTOTrainer
 
-    from raft.train import sft
+    from raft.train.hardware import load_model, lora_config
 
     args = _trainer_config(cfg, hw, has_eval)
-    model = sft.load_model(replace(cfg, base_model=start["base"]), hw)
-    peft_config = None if cfg.full else sft.lora_config(cfg)
+    model = load_model(replace(cfg, base_model=start["base"]), hw)
+    peft_config = None if cfg.full else lora_config(cfg, model)
     if start["adapter"] is not None:  # keep training the RAFT adapter; TRL freezes a copy of it as reference
         from peft import PeftModel
 

@@ -111,7 +111,8 @@ class TuneConfig:
 
 def validate(cfg: TuneConfig) -> Any:
     """Check everything before the first trial; returns the TrainConfig that trials vary."""
-    from raft.train.sft import load_config, plan
+    from raft.train.config import load_config
+    from raft.train.sft import plan
 
     problems = []
     if cfg.sampler not in SAMPLERS:
@@ -302,7 +303,7 @@ def load_tune_manifest(out: Path) -> dict[str, Any]:
 
 def tune_fixed_knobs(yaml_path: Path | None) -> dict[str, Any]:
     """The fixed `raft train` knobs of every trial, from an optional YAML file (same keys as `raft train`)."""
-    from raft.train.sft import TrainConfig, read_yaml_knobs
+    from raft.train.config import TrainConfig, read_yaml_knobs
 
     if yaml_path is None:
         return {}

@@ -60,8 +60,8 @@ def dpo_and_eval(run: Path, steps: int, eval_limit: int | None, max_new_tokens: 
                  name: str = "dpo") -> dict:
     from raft.eval.run import EvalConfig, run_eval
     from raft.serve.generators import DecodingConfig
+    from raft.train.config import load_config
     from raft.train.preference import train_preference
-    from raft.train.sft import load_config
 
     t0 = time.perf_counter()
     cfg = load_config(None, dataset=run / "data" / "raft", out=run / "models" / name,

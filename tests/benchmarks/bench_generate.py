@@ -21,7 +21,8 @@ import numpy as np
 
 from raft.data.contexts import ChunkPool
 from raft.data.generate import GenerateConfig
-from raft.data.qa import read_qa, resolve_oracles
+from raft.data.loaders import read_qa
+from raft.data.oracles import resolve_oracles
 from raft.data.rows import Question, Row, RowMaker
 from raft.data.teacher import AnswerRequest, DeterministicTeacher
 from raft.index.build import IndexConfig, build_index

@@ -8,7 +8,9 @@ import pytest
 from conftest import SAMPLE_QUESTIONS, SHARED_DATASETS
 from fakes_retrieval import FakeRetriever, toy_corpus
 
-from raft.data.qa import QAItem, read_qa, resolve_oracles
+from raft.data.loaders import read_qa
+from raft.data.oracles import resolve_oracles
+from raft.data.qa import QAItem
 from raft.errors import RaftError
 from raft.index.chunking import Chunk
 

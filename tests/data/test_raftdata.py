@@ -17,13 +17,9 @@ from hypothesis import strategies as st
 
 from raft import prompts
 from raft.data.contexts import ChunkPool
-from raft.data.generate import (
-    GenerateConfig,
-    format_summary,
-    generate_dataset,
-    load_dataset_dir,
-    plan_questions,
-)
+from raft.data.dataset_dir import format_summary, load_dataset_dir
+from raft.data.generate import GenerateConfig, generate_dataset
+from raft.data.plan import plan_questions
 from raft.data.qa import QAItem
 from raft.data.rows import Dropped, Question, RowMaker
 from raft.data.teacher import DeterministicTeacher

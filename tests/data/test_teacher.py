@@ -13,7 +13,8 @@ import pytest
 from fakes_retrieval import toy_corpus
 
 from raft import prompts
-from raft.data.generate import GenerateConfig, generate_dataset, load_dataset_dir
+from raft.data.dataset_dir import load_dataset_dir
+from raft.data.generate import GenerateConfig, generate_dataset
 from raft.data.teacher import (
     AnswerRequest,
     DeterministicTeacher,

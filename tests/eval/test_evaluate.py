@@ -10,7 +10,9 @@ import pytest
 
 from raft import artifacts, prompts
 from raft.errors import RaftError
-from raft.eval.run import EvalConfig, SystemSpec, parse_system, resolve_systems, run_eval
+from raft.eval.config import EvalConfig
+from raft.eval.run import run_eval
+from raft.eval.systems import SystemSpec, parse_system, resolve_systems
 from raft.serve.generators import Completion, DecodingConfig
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -293,7 +293,7 @@ def test_squad_json_gives_one_document_per_paragraph(qa_json_dir: Path) -> None:
 
 
 def test_squad_paragraph_documents_equal_the_qa_readers_oracle_text(qa_json_dir: Path) -> None:
-    from raft.data.qa import read_qa
+    from raft.data.loaders import read_qa
 
     docs, _ = load(qa_json_dir / "squad.json")
     texts = {d.text for d in docs.values()}
@@ -357,7 +357,8 @@ def test_real_pubmedqa_file_ids() -> None:
 def test_pubmedqa_and_squad_questions_resolve_to_their_oracle_chunks(
     qa_json_dir: Path, tmp_path: Path
 ) -> None:
-    from raft.data.qa import read_qa, resolve_oracles
+    from raft.data.loaders import read_qa
+    from raft.data.oracles import resolve_oracles
     from raft.index.build import IndexConfig, build_index
     from raft.index.retriever import Retriever
 

@@ -40,7 +40,8 @@ def test_qlora_and_lora_configs_build(bench, tmp_path):
     import torch
     from peft import LoraConfig
 
-    from raft.train.sft import TrainConfig, lora_config
+    from raft.train.config import TrainConfig
+    from raft.train.hardware import lora_config
 
     q = bench.qlora_quantization_config()
     assert q.load_in_4bit and q.bnb_4bit_quant_type == "nf4" and q.bnb_4bit_compute_dtype == torch.bfloat16
@@ -53,7 +54,8 @@ def test_qlora_on_cpu_is_refused_with_the_fix(tmp_path):
     import torch
 
     from raft.errors import RaftError
-    from raft.train.sft import TrainConfig, hardware
+    from raft.train.config import TrainConfig
+    from raft.train.hardware import hardware
 
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from raft.data.qa import read_qa
+from raft.data.loaders import read_qa
 from raft.errors import RaftError
 from raft.serve.feedback import FeedbackRecord, FeedbackStore, export_feedback, read_feedback
 

@@ -142,7 +142,7 @@ class _ChatHandler(BaseHTTPRequestHandler):
 
 
 def test_openai_backend_against_a_local_server(monkeypatch):
-    monkeypatch.setattr("raft.serve.generators.time.sleep", lambda s: None)
+    monkeypatch.setattr("raft.serve.openai_client.time.sleep", lambda s: None)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _ChatHandler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
@@ -158,7 +158,7 @@ def test_openai_backend_against_a_local_server(monkeypatch):
 
 
 def test_unreachable_endpoint_is_a_clear_error(monkeypatch):
-    monkeypatch.setattr("raft.serve.generators.time.sleep", lambda s: None)
+    monkeypatch.setattr("raft.serve.openai_client.time.sleep", lambda s: None)
     gen = OpenAIGenerator("http://127.0.0.1:9/v1", "raft", retries=1, timeout=2)
     with pytest.raises(RaftError, match="cannot reach"):
         gen.generate(_conversations(1), DecodingConfig())

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from raft.serve.engine import ChatEngine
-from raft.serve.generators import OpenAIGenerator
+from raft.serve.openai_client import OpenAIGenerator
 from tests.servers import free_port
 
 SYSTEM = [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": "Hello?"}]

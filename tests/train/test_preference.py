@@ -11,8 +11,9 @@ from raft import artifacts, prompts
 from raft.errors import RaftError
 from raft.serve.feedback import FeedbackRecord, FeedbackStore, export_preference
 from raft.splits import VALIDATION as VALIDATION_SPLIT
+from raft.train.config import load_config
 from raft.train.preference import PAIR_KINDS, build_pairs, make_pair, parse_documents
-from raft.train.sft import load_config, train
+from raft.train.sft import train
 from tests.train.test_train import QUESTIONS, make_dataset, small_cfg
 
 DOCS = [

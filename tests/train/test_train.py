@@ -5,13 +5,16 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from raft import artifacts, prompts
 from raft.errors import RaftError
-from raft.train.sft import TrainConfig, load_config, merge, train
+from raft.train.config import TrainConfig, load_config
+from raft.train.model_dir import merge
+from raft.train.sft import train
 
 ROOT = Path(__file__).resolve().parents[2]
 QUESTIONS = ROOT / "corpora" / "helpdesk" / "questions.jsonl"
@@ -293,8 +296,9 @@ def test_a_dataset_with_another_prompt_contract_is_an_error(tiny_model_dir, tmp_
 
 def test_labels_mask_every_prompt_token_and_cover_the_whole_completion(dataset_dir, tiny_model_dir, tmp_path):
     """The loss is on the answer only: -100 on every prompt token, the completion (with its turn end) labelled."""
+    from raft.train.hardware import hardware
     from raft.train.inputs import load_raft_dataset, load_tokenizer
-    from raft.train.sft import _build_trainer, hardware
+    from raft.train.sft import _build_trainer
 
     cfg = small_cfg(dataset_dir, tmp_path / "m", tiny_model_dir)
     splits, _ = load_raft_dataset(dataset_dir)
@@ -351,3 +355,54 @@ def test_two_process_cpu_ddp_trains_one_adapter(dataset_dir, tiny_model_dir, tmp
     # 24 rows, batch 4 per rank: one epoch takes 3 steps only when both ranks consume data
     assert {r["world_size"] for r in rows} == {2} and rows[-1]["epoch"] == 1.0
     assert proc.stdout.count("model written to") == 1
+
+
+def test_precision_auto_follows_the_cpu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """bf16 autocast where the CPU computes bf16 natively, fp32 elsewhere; an explicit choice wins."""
+    import torch
+
+    from raft.train import hardware
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    cfg = TrainConfig(dataset=tmp_path, out=tmp_path / "m", base_model="x")
+    monkeypatch.setattr(hardware, "cpu_has_bf16", lambda: True)
+    assert hardware.hardware(cfg)["precision"] == "bf16"
+    assert hardware.trainer_args(cfg, hardware.hardware(cfg), False)["bf16"] is True
+    assert hardware.hardware(replace(cfg, precision="fp32"))["precision"] == "fp32"
+    monkeypatch.setattr(hardware, "cpu_has_bf16", lambda: False)
+    assert hardware.hardware(cfg)["precision"] == "fp32"
+    with pytest.raises(RaftError, match="fp16 needs a CUDA GPU"):
+        hardware.hardware(replace(cfg, precision="fp16"))
+
+
+def test_cpu_bf16_detection_reads_the_cpu_flags(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from raft.models import loading
+
+    info = tmp_path / "cpuinfo"
+    real_path = loading.Path
+
+    def fake_path(p: str):
+        return info if p == "/proc/cpuinfo" else real_path(p)
+
+    monkeypatch.setattr(loading, "Path", fake_path)
+    info.write_text("flags\t\t: fpu avx512f avx512_bf16 amx_tile\n")
+    assert loading.cpu_has_bf16()
+    info.write_text("flags\t\t: fpu avx2 avx512f\n")
+    assert not loading.cpu_has_bf16()
+
+
+def test_lora_layers_adapts_only_the_last_layers(tmp_path: Path) -> None:
+    """`lora_layers=N` puts adapters on the last N decoder layers and nowhere else."""
+    from peft import get_peft_model
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from raft.train.hardware import lora_config
+
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=4,
+                                         num_attention_heads=2, num_key_value_heads=1))
+    cfg = TrainConfig(dataset=tmp_path, out=tmp_path / "m", base_model="x", lora_layers=2)
+    peft_model = get_peft_model(model, lora_config(cfg, model))
+    adapted = {int(n.split(".layers.")[1].split(".")[0]) for n, _ in peft_model.named_parameters() if "lora_A" in n}
+    assert adapted == {2, 3}
+    everything = get_peft_model(LlamaForCausalLM(model.config), lora_config(replace(cfg, lora_layers=None), model))
+    assert {int(n.split(".layers.")[1].split(".")[0]) for n, _ in everything.named_parameters() if "lora_A" in n} == {0, 1, 2, 3}
