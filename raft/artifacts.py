@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import shutil
 import time
@@ -16,6 +17,8 @@ from raft import __version__
 from raft.errors import RaftError
 
 MANIFEST = "manifest.json"
+
+log = logging.getLogger(__name__)
 
 
 def fingerprint(obj: Any) -> str:
@@ -44,6 +47,8 @@ def read_manifest(directory: Path, kind: str, build_hint: str = "") -> dict[str,
     directory = Path(directory)
     hint = f"; build it with `{build_hint}`" if build_hint else ""
     if not directory.exists():
+        recover_swap(directory)
+    if not directory.exists():
         raise RaftError(f"{directory} does not exist{hint}")
     path = directory / MANIFEST
     if not path.is_file():
@@ -53,36 +58,111 @@ def read_manifest(directory: Path, kind: str, build_hint: str = "") -> dict[str,
     except (OSError, json.JSONDecodeError) as exc:
         raise RaftError(f"{path} is unreadable ({exc}){hint}") from None
     if manifest.get("kind") != kind:
-        raise RaftError(f"{directory} is a {manifest.get('kind', 'unknown')} directory, not a {kind}{hint}")
+        raise RaftError(f"{directory} is {_a(manifest.get('kind', 'unknown'))} directory, not {_a(kind)}{hint}")
     return manifest
 
 
+def _a(word: str) -> str:
+    return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"
+
+
 def check_output_dir(out: Path, overwrite: bool, what: str = "output") -> None:
-    """Refuse an existing non-empty output directory unless `overwrite` is set."""
+    """Refuse an existing non-empty output directory unless `overwrite` is set, and a path that cannot
+    be created (a file on the way, a folder we may not write to)."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise RaftError(f"{out} exists and is not a directory; choose another {what} path")
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise RaftError(f"{out} already exists; pass --overwrite to replace it or choose another path")
+    parent = out.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise RaftError(f"cannot create {out}: {parent} is a file, not a folder; choose another {what} path")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise RaftError(f"cannot create {out}: {parent} is not writable; choose another {what} path")
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id is running (on this machine)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _leftovers(out: Path, tag: str) -> list[tuple[Path, int]]:
+    """`.NAME.<tag>-PID` entries beside `out` whose process has died."""
+    prefix = f".{out.name}.{tag}-"
+    found = []
+    if out.parent.is_dir():
+        for p in out.parent.iterdir():
+            pid = p.name[len(prefix):]
+            if p.name.startswith(prefix) and pid.isdigit() and not pid_alive(int(pid)):
+                found.append((p, int(pid)))
+    return found
+
+
+def recover_swap(out: Path) -> None:
+    """Finish what a killed build left beside `out`: restore a backup when `out` is missing (a swap
+    killed between its two renames), drop other backups and the staging folders of dead processes."""
+    out = Path(out)
+    for old, pid in sorted(_leftovers(out, "old"), key=lambda item: -item[0].stat().st_mtime):
+        if not out.exists():
+            os.replace(old, out)
+            log.warning("restored %s from the backup left by killed process %d", out, pid)
+        else:
+            _remove(old)
+    for tmp, pid in _leftovers(out, "tmp"):
+        log.info("removing %s, left by killed process %d", tmp, pid)
+        _remove(tmp)
+
+
+def _first_missing(path: Path) -> Path | None:
+    """The outermost folder of `path` that does not exist yet (None when `path` exists)."""
+    missing = None
+    path = path.absolute()
+    while not path.exists():
+        missing, path = path, path.parent
+    return missing
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
 def staging_dir(out: Path, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temp directory beside `out`; on success it replaces `out`, on failure it is removed.
 
-    A build killed half-way leaves any previous `out` untouched.
+    Safe at every instant: the old `out` is renamed to a backup, the new one renamed into place, then
+    the backup deleted; a build killed in between is repaired by the next one (`recover_swap`).
     """
     out = Path(out)
+    if out.parent.is_dir():
+        recover_swap(out)
     check_output_dir(out, overwrite)
-    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
+    created = _first_missing(out.parent)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir()
+    except OSError as exc:
+        raise RaftError(f"cannot create {out} ({exc.strerror or exc}); choose another output path") from None
     try:
         yield tmp
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        if created is not None:  # the folders made for `out` go too: a failed build leaves nothing
+            shutil.rmtree(created, ignore_errors=True)
         raise
     old = None
     if out.exists():

@@ -6,3 +6,14 @@ class RaftError(Exception):
 
     The message names the problem and the fix (which flag, which command builds the missing thing).
     """
+
+
+def json_error(exc: ValueError, line_known: bool = True) -> str:
+    """A JSON parse error with its position: 'Invalid control character at column 9', never a dangling 'at'.
+
+    `line_known`: the caller names the line already (JSON Lines), so only the column is given."""
+    msg = getattr(exc, "msg", str(exc)).removesuffix(" at").strip()
+    line, col = getattr(exc, "lineno", None), getattr(exc, "colno", None)
+    if col is None:
+        return msg
+    return f"{msg} at column {col}" if line_known else f"{msg} at line {line}, column {col}"

@@ -76,6 +76,8 @@ def _quiet_libraries() -> None:
     names = ("sentence_transformers", "transformers", "faiss", "bm25s", "httpx", "huggingface_hub", "datasets", "peft")
     for name in names:
         logging.getLogger(name).setLevel(logging.WARNING)
+    if "transformers" in sys.modules:  # imported before the CLI ran (in-process use): the env var came too late
+        sys.modules["transformers"].utils.logging.disable_progress_bar()
 
 
 

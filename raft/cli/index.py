@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from raft.errors import RaftError
+
 
 @click.command("index")
 @click.argument("corpus", type=click.Path())
@@ -66,8 +68,12 @@ def search_cmd(index_dir: str, query: str, k: int, as_json: bool, hybrid: bool |
     """Search INDEX_DIR for QUERY and print the top chunks with score, title, source and a snippet."""
     import json
 
+    from raft.devices import check_device
     from raft.index.retriever import Retriever
 
+    if not query.strip():
+        raise RaftError("the query is empty; pass the question to search for, e.g. raft search INDEX \"how do I reset it\"")
+    check_device(device)
     retriever = Retriever.load(index_dir, device=device, backend=backend)
     hits = retriever.search(query, k=k, hybrid=hybrid)
     if as_json:

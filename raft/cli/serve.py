@@ -56,6 +56,7 @@ def chat_cmd(index_dir: str, model: str, adapter: str | None, rag_model: str | N
     from pathlib import Path
 
     from apps.chat_app import ChatAppConfig, launch, parse_auth
+    from raft.devices import check_device
     from raft.serve.engine import build_engine
 
     backend = options.pop("backend")
@@ -65,6 +66,7 @@ def chat_cmd(index_dir: str, model: str, adapter: str | None, rag_model: str | N
             overrides[key] = Path(overrides[key])
     cfg = ChatAppConfig(**overrides)
     parse_auth(cfg.auth)
+    check_device(device)
     launch(build_engine(Path(index_dir), model, adapter, rag_model, device, trust_remote_code, merge=not no_merge,
                         backend=backend), cfg)
 
@@ -88,7 +90,8 @@ def serve_cmd(index_dir: str, model: str, adapter: str | None, rag_model: str | 
     """
     from pathlib import Path
 
-    from raft.serve.api import ServeConfig, resolve_api_key, serve
+    from raft.devices import check_device
+    from raft.serve.api import ServeConfig, check_port, resolve_api_key, serve
     from raft.serve.engine import build_engine
 
     backend = options.pop("backend")
@@ -96,7 +99,9 @@ def serve_cmd(index_dir: str, model: str, adapter: str | None, rag_model: str | 
     if "request_log" in overrides:
         overrides["request_log"] = Path(overrides["request_log"])
     cfg = ServeConfig(**overrides)
-    resolve_api_key(cfg.api_key)  # a bad key fails before the models load
+    resolve_api_key(cfg.api_key)  # a bad key, device or busy port fails before the models load
+    check_device(device)
+    check_port(cfg.host, cfg.port)
     serve(build_engine(Path(index_dir), model, adapter, rag_model, device, trust_remote_code, merge=not no_merge,
                        backend=backend), cfg)
 

@@ -24,7 +24,8 @@ from raft.errors import RaftError
 @click.option("--batch-size", type=int, default=None, help="Per-device batch size [4].")
 @click.option("--grad-accum", type=int, default=None, help="Gradient accumulation steps [4].")
 @click.option("--epochs", type=float, default=None, help="Epochs [3].")
-@click.option("--max-steps", type=int, default=None, help="Stop after this many optimizer steps (overrides epochs).")
+@click.option("--max-steps", type=int, default=None, help="Stop after this many optimizer steps (overrides --epochs); 0 or less: train for --epochs, "
+                   "as in transformers [-1].")
 @click.option("--warmup-ratio", type=float, default=None, help="Share of steps for LR warmup [0.03].")
 @click.option("--weight-decay", type=float, default=None, help="AdamW weight decay [0].")
 @click.option("--eval-steps", type=int, default=None, help="Evaluate (and checkpoint) every N steps [50].")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from raft import artifacts
 from raft.data.contexts import STRATEGIES
+from raft.devices import device_problem
 from raft.errors import RaftError
 
 NO_ORACLE_TARGETS = ("abstain", "memorize")
@@ -81,5 +82,10 @@ def validate(cfg: GenerateConfig) -> None:
         problems.append("--questions-per-chunk must be >= 1")
     if cfg.overwrite and cfg.resume:
         problems.append("--overwrite and --resume exclude each other; pick one")
+    for name in ("batch_size", "concurrency", "teacher_max_new_tokens", "max_tokens"):
+        if getattr(cfg, name) is not None and getattr(cfg, name) < 1:
+            problems.append(f"--{name.replace('_', '-')} {getattr(cfg, name)} must be at least 1")
+    if problem := device_problem(cfg.device):
+        problems.append(problem)
     if problems:
         raise RaftError("; ".join(problems))

@@ -38,6 +38,14 @@ def _features() -> Any:
     return Features({c: types[c] for c in COLUMNS})
 
 
+def _no_rows_message(cfg: GenerateConfig, dropped: Counter) -> str:
+    """Why no row was made, naming the knob to change when one reason explains it."""
+    if dropped and dropped.most_common(1)[0][0] == "too_long_for_max_tokens":
+        return (f"no rows were produced: every prompt is over --max-tokens {cfg.max_tokens} ({dict(dropped)}); "
+                "raise --max-tokens or lower --distractors")
+    return f"no rows were produced ({dict(dropped)}); check the QA file and the teacher"
+
+
 def write_dataset(cfg, results, plan: Plan, settings, fp, retriever, teacher) -> dict[str, Any]:
     """Write hf/, the JSONL copies, lineage.json, the optional gorilla export and (last) the manifest."""
     from datasets import Dataset, DatasetDict
@@ -45,7 +53,7 @@ def write_dataset(cfg, results, plan: Plan, settings, fp, retriever, teacher) ->
     rows = [r for r in results if isinstance(r, Row)]
     dropped = plan.dropped + Counter(r.reason for r in results if isinstance(r, Dropped))
     if not rows:
-        raise RaftError(f"no rows were produced ({dict(dropped)}); check the QA file and the teacher")
+        raise RaftError(_no_rows_message(cfg, dropped))
     by_split = {s: [r for r in rows if r.split == s] for s in DATASET_SPLITS}
     lineage = make_lineage(cfg, by_split, plan, retriever)
     with artifacts.staging_dir(Path(cfg.out), overwrite=cfg.overwrite or cfg.resume) as tmp:
@@ -158,7 +166,8 @@ def load_dataset_dir(path: str | Path) -> tuple[Any, dict[str, Any]]:
     from datasets import load_from_disk
 
     manifest = artifacts.read_manifest(Path(path), KIND, BUILD_HINT)
-    return load_from_disk(str(Path(path) / "hf")), manifest
+    # in memory: maps over it (tokenising in the trainer) must never write cache files into the input artifact
+    return load_from_disk(str(Path(path) / "hf"), keep_in_memory=True), manifest
 
 
 def format_summary(manifest: dict[str, Any]) -> str:

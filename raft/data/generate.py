@@ -88,6 +88,16 @@ def generate_dataset(
         return finished
     teacher = teacher or make_teacher(cfg)
     ckpt = Checkpoint.open(out, fp, settings, resume=cfg.resume, overwrite=cfg.overwrite)
+    try:
+        return _run(cfg, ckpt, retriever, pool, teacher, settings, fp)
+    except Exception:
+        if not ckpt.made:  # no row worth resuming: a failed run must not stand in the way of its fix
+            ckpt.remove()
+        raise
+
+
+def _run(cfg, ckpt, retriever, pool, teacher, settings, fp) -> dict[str, Any]:
+    """Plan the questions, make the rows batch by batch into the checkpoint, then write the dataset."""
     plan = plan_questions(cfg, retriever, teacher, ckpt)
     maker = RowMaker(cfg, retriever, pool, teacher, plan.held_out_docs)
     todo = [q for q in plan.questions if q.item.id not in ckpt.done]

@@ -17,7 +17,7 @@ from typing import Any
 
 from raft import splits
 from raft.data.qa import QAItem
-from raft.errors import RaftError
+from raft.errors import RaftError, json_error
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def _jsonl_records(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
             try:
                 rec = json.loads(line)
             except json.JSONDecodeError as exc:
-                errors.append(f"line {n}: {exc.msg}")
+                errors.append(f"line {n}: {json_error(exc)}")
                 continue
             if not isinstance(rec, dict):
                 errors.append(f"line {n}: not a JSON object")
@@ -138,7 +138,7 @@ def _read_json(path: Path) -> list[QAItem]:
     try:
         data = json.loads(path.read_text(encoding="utf-8-sig"))
     except json.JSONDecodeError as exc:
-        raise RaftError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
+        raise RaftError(f"{path}: invalid JSON ({json_error(exc, line_known=False)}); fix the file") from None
     if isinstance(data, dict) and isinstance(data.get("data"), list):
         return _squad_items(data["data"])
     if (

@@ -212,7 +212,9 @@ class Checkpoint:
     def __init__(self, directory: Path) -> None:
         self.dir = directory
         self.rows_path, self.questions_path = directory / "rows.jsonl", directory / "questions.jsonl"
-        self.done: set[str] = {r["id"] for r in _read_jsonl(self.rows_path)}
+        records = _read_jsonl(self.rows_path)
+        self.done: set[str] = {r["id"] for r in records}
+        self.made = sum(1 for r in records if "dropped" not in r)  # rows produced, not dropped
         self.questions: dict[str, list[str]] = {}
         for rec in _read_jsonl(self.questions_path):
             self.questions.update(rec)
@@ -221,7 +223,7 @@ class Checkpoint:
     def open(cls, out: Path, fp: str, settings: dict, resume: bool, overwrite: bool) -> Checkpoint:
         directory = out.parent / f".{out.name}.partial"
         if directory.exists():
-            if overwrite or not (directory / "settings.json").is_file():
+            if overwrite or not (directory / "settings.json").is_file() or cls(directory).empty:
                 shutil.rmtree(directory)
             elif not resume:
                 raise RaftError(
@@ -239,10 +241,16 @@ class Checkpoint:
             )
         return cls(directory)
 
+    @property
+    def empty(self) -> bool:
+        """No row produced (drops only) and no teacher question: nothing a rerun would want to resume."""
+        return not self.made and not self.questions
+
     def append(self, results: list[Row | Dropped]) -> None:
         records = [{"dropped": r.reason, "id": r.id} if isinstance(r, Dropped) else asdict(r) for r in results]
         _append_jsonl(self.rows_path, records)
         self.done.update(r.id for r in results)
+        self.made += sum(1 for r in results if not isinstance(r, Dropped))
 
     def append_questions(self, written: dict[str, list[str]]) -> None:
         _append_jsonl(self.questions_path, [written])

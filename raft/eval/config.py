@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from raft.devices import device_problem
 from raft.errors import RaftError
+from raft.serve.engine import EngineLimits
 from raft.serve.generators import DecodingConfig
 
 CONDITIONS = ("retrieved", "closed_book", "oracle", "oracle_distractors")
@@ -52,6 +54,11 @@ def check_config(cfg: EvalConfig) -> None:
         problems.append("--limit must be at least 1")
     if cfg.decoding.max_new_tokens < 1:
         problems.append("--max-new-tokens must be at least 1")
+    max_temperature = EngineLimits.max_temperature  # the bound `raft serve` applies, so both agree
+    if not 0.0 <= cfg.decoding.temperature <= max_temperature:
+        problems.append(f"--temperature {cfg.decoding.temperature} must be between 0 and {max_temperature}")
+    if problem := device_problem(cfg.device):
+        problems.append(problem)
     if problems:
         raise RaftError("; ".join(problems))
 

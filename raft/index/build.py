@@ -28,11 +28,18 @@ from typing import IO, Any
 import numpy as np
 
 from raft import artifacts
+from raft.devices import device_problem
 from raft.errors import RaftError
 from raft.index.backends import BACKENDS, backend_of, manifest_backend
 from raft.index.chunking import Chunk, Chunker, embedding_text, unchanged
 from raft.index.corpus import Corpus, Document
-from raft.index.embedders import DEFAULT_EMBEDDER, Embedder, load_embedder, probe_vector
+from raft.index.embedders import (
+    DEFAULT_EMBEDDER,
+    Embedder,
+    configured_max_tokens,
+    load_embedder,
+    probe_vector,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +55,7 @@ FLAT_MAX_CHUNKS = 100_000
 HNSW_MAX_CHUNKS = 1_000_000
 ADD_BATCH = 16_384
 CHUNKER_VERSION = 1
+PREFIX_TOKENS = 24  # room for the title/heading prefix and special tokens an embedded chunk carries
 UPLOADS_DIR = "uploads"  # documents uploaded into an index live in INDEX_DIR/uploads, never in the corpus
 
 
@@ -88,6 +96,10 @@ def validate(cfg: IndexConfig) -> None:
         problems.append(f"--processes {cfg.processes} must be at least 1")
     if cfg.chunk_size < 16:
         problems.append(f"--chunk-size {cfg.chunk_size} is too small; use at least 16 tokens")
+    elif problem := chunk_size_problem(cfg.chunk_size, configured_max_tokens(cfg.embedder)):
+        problems.append(problem)
+    if problem := device_problem(cfg.device, several=True):
+        problems.append(problem)
     if not 0 <= cfg.overlap < cfg.chunk_size // 2:
         problems.append(f"--overlap {cfg.overlap} must be >= 0 and less than half of --chunk-size")
     if cfg.ray and cfg.processes > 1:
@@ -97,6 +109,19 @@ def validate(cfg: IndexConfig) -> None:
     if problems:
         raise RaftError("; ".join(problems))
     artifacts.check_output_dir(Path(cfg.out), cfg.overwrite or cfg.update, "index")
+
+
+def chunk_size_problem(chunk_size: int, max_tokens: int | None) -> str | None:
+    """A chunk longer than the embedder reads would be cut silently: an error; a tight fit: a warning."""
+    if not max_tokens:
+        return None
+    if chunk_size > max_tokens:
+        return (f"--chunk-size {chunk_size} is more than the embedder reads ({max_tokens} tokens); "
+                f"use at most {max_tokens - PREFIX_TOKENS}")
+    if chunk_size > max_tokens - PREFIX_TOKENS:
+        log.warning("--chunk-size %d leaves under %d of the embedder's %d tokens for the title and heading; "
+                    "the ends of long chunks get cut", chunk_size, PREFIX_TOKENS, max_tokens)
+    return None
 
 
 def choose_index_type(n_chunks: int, requested: str = "auto") -> str:
@@ -111,6 +136,7 @@ def choose_index_type(n_chunks: int, requested: str = "auto") -> str:
 def build_index(cfg: IndexConfig, embedder: Embedder | None = None) -> dict[str, Any]:
     """Build (or with `cfg.update`, refresh) the index directory `cfg.out`; returns its manifest."""
     validate(cfg)
+    artifacts.recover_swap(cfg.out)  # a build killed mid-swap or mid-way: restore / clean up first
     if cfg.ray:
         from raft.index.ray_build import require_ray
 
@@ -118,13 +144,10 @@ def build_index(cfg: IndexConfig, embedder: Embedder | None = None) -> dict[str,
     previous = _previous_index(cfg)
     corpus = Corpus(cfg.corpus, strict=cfg.strict)
     embedder = embedder or load_embedder(cfg.embedder, cfg.device, cfg.processes, cfg.backend)
-    max_len = getattr(embedder, "max_seq_length", None)
-    if max_len and cfg.chunk_size + 24 > max_len:
-        log.warning(
-            "--chunk-size %d is close to the embedder's limit of %d tokens; long chunks get truncated",
-            cfg.chunk_size,
-            max_len,
-        )
+    if configured_max_tokens(cfg.embedder) is None and (  # a hub embedder: its limit is known only now
+        problem := chunk_size_problem(cfg.chunk_size, getattr(embedder, "max_seq_length", None))
+    ):
+        raise RaftError(problem)
     chunking = {"chunk_size": cfg.chunk_size, "overlap": cfg.overlap, "version": CHUNKER_VERSION}
     if previous and (
         previous.manifest.get("embedder") != embedder.name

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
-from raft.errors import RaftError
+from raft.errors import RaftError, json_error
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +186,7 @@ class Corpus:
             data = json.loads(decode_text(path.read_bytes()))
         except json.JSONDecodeError as exc:
             if exc.msg != "Extra data":
-                raise SkipFile(f"invalid JSON at line {exc.lineno} ({exc.msg})") from None
+                raise SkipFile(f"invalid JSON at line {exc.lineno} ({json_error(exc)})") from None
             yield from self._rows(read_jsonl_rows(path), path, rel, base_id)  # JSON Lines named .json
             return
         if is_squad(data):
@@ -382,7 +382,7 @@ def read_jsonl_rows(path: Path) -> Iterator[tuple[int, dict | str]]:
                 yield line, str(exc)
                 continue
             except json.JSONDecodeError as exc:
-                yield line, f"invalid JSON ({exc.msg})"
+                yield line, f"invalid JSON ({json_error(exc)})"
                 continue
             yield line, row if isinstance(row, dict) else "not a JSON object"
 

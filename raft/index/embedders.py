@@ -48,6 +48,18 @@ def resolve_embedder(spec: str) -> str:
     return spec
 
 
+def configured_max_tokens(spec: str | None) -> int | None:
+    """The embedder's token limit read from its files without loading it (None when unknown, e.g. a hub id)."""
+    import json
+
+    config = Path(resolve_embedder(spec or DEFAULT_EMBEDDER)).expanduser() / "sentence_bert_config.json"
+    try:
+        value = json.loads(config.read_text()).get("max_seq_length")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return int(value) if isinstance(value, int) and value > 0 else None
+
+
 def parse_devices(device: str | None, processes: int = 1) -> list[str] | None:
     """`--device cuda:0,cuda:1` and `--processes N` as the device list of an encoding pool (None: no pool)."""
     if processes < 1:

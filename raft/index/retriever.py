@@ -57,6 +57,30 @@ class Hit:
         }
 
 
+def _read_index_files(directory: Path) -> tuple[list[Chunk], Any]:
+    """The chunks and the FAISS index of a finished index directory; a one-line error when one is
+    missing, damaged or out of step with the other."""
+    import faiss
+
+    rebuild = f"rebuild it with `raft index CORPUS -o {directory} --overwrite`"
+    try:
+        with (directory / CHUNKS_FILE).open(encoding="utf-8") as fh:
+            chunks = [Chunk(**json.loads(line)) for line in fh]
+    except (OSError, ValueError, TypeError) as exc:
+        reason = "is missing" if isinstance(exc, FileNotFoundError) else "is damaged"
+        raise RaftError(f"{directory / CHUNKS_FILE} {reason}; {rebuild}") from None
+    path = directory / FAISS_FILE
+    if not path.is_file():
+        raise RaftError(f"{path} is missing; {rebuild}")
+    try:
+        index = faiss.read_index(str(path))
+    except RuntimeError:
+        raise RaftError(f"{path} is damaged (faiss cannot read it); {rebuild}") from None
+    if index.ntotal != len(chunks):
+        raise RaftError(f"{directory} is inconsistent ({index.ntotal} vectors, {len(chunks)} chunks); {rebuild}")
+    return chunks, index
+
+
 def rrf_fuse(rankings: Sequence[Sequence[int]], k: int, rrf_k: int = RRF_K) -> list[tuple[int, float]]:
     """Reciprocal rank fusion: score(row) = sum over rankings of 1 / (rrf_k + rank); top k rows."""
     scores: dict[int, float] = {}
@@ -99,8 +123,6 @@ class Retriever:
     ) -> Retriever:
         """Open an index; refuses one built with another embedder or backend than `embedder` / `backend`
         (or than it records). Queries are embedded with the backend the index records by default."""
-        import faiss
-
         directory = Path(index_dir)
         manifest = artifacts.read_manifest(directory, KIND, BUILD_HINT)
         built_with = manifest["embedder"]
@@ -109,6 +131,7 @@ class Retriever:
                 f"{directory} was built with embedder {built_with!r}, not {embedder!r}; "
                 f"rebuild it with `raft index CORPUS -o {directory} --embedder {embedder} --overwrite`"
             )
+        chunks, index = _read_index_files(directory)  # before the embedder loads: a damaged index fails fast
         recorded = manifest_backend(manifest)
         if backend not in (None, "auto"):
             _check_backend(directory, recorded, parse_backend(backend), backend)
@@ -121,14 +144,6 @@ class Retriever:
             else load_embedder(built_with, device, backend=recorded)
         )
         _check_embedder(directory, manifest, model)
-        with (directory / CHUNKS_FILE).open(encoding="utf-8") as fh:
-            chunks = [Chunk(**json.loads(line)) for line in fh]
-        index = faiss.read_index(str(directory / FAISS_FILE))
-        if index.ntotal != len(chunks):
-            raise RaftError(
-                f"{directory} is inconsistent ({index.ntotal} vectors, {len(chunks)} chunks); "
-                "rebuild it with --overwrite"
-            )
         params = manifest.get("index_params", {})
         if "efSearch" in params:
             index.hnsw.efSearch = params["efSearch"]

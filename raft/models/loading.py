@@ -23,9 +23,28 @@ LOAD_HINT = (
 )
 
 
+MODEL_KINDS = ("model", "base-model")  # `raft train` / `raft merge` / `raft export`, and `raft tiny-model`
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0][:160] if text else type(exc).__name__
+
+
+def check_model_source(source: str, what: str = "model") -> None:
+    """Refuse a raft artifact of another kind (a dataset, an index, an eval report) given as a model."""
+    import json
+    from pathlib import Path
+
+    manifest = Path(source) / "manifest.json"
+    try:
+        kind = json.loads(manifest.read_text()).get("kind") if manifest.is_file() else "model"
+    except (OSError, ValueError, AttributeError):
+        return
+    if kind not in MODEL_KINDS:
+        article = "an" if str(kind)[:1] in "aeiou" else "a"
+        raise RaftError(f"{what} '{source}' is {article} {kind} directory, not a model; {LOAD_HINT}, "
+                        "or a `raft train` MODEL_DIR")
 
 
 def load_tokenizer(source: str, trust_remote_code: bool = False, what: str = "model") -> Any:
@@ -34,6 +53,7 @@ def load_tokenizer(source: str, trust_remote_code: bool = False, what: str = "mo
 
     from raft.models.offline import resolve
 
+    check_model_source(source, what)
     try:
         tok = AutoTokenizer.from_pretrained(resolve(source), trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as exc:
@@ -93,6 +113,7 @@ def load_causal_lm(source: str, trust_remote_code: bool = False, **kwargs: Any) 
 
     from raft.models.offline import resolve
 
+    check_model_source(source)
     try:
         return AutoModelForCausalLM.from_pretrained(resolve(source), trust_remote_code=trust_remote_code, **kwargs)
     except (OSError, ValueError) as exc:

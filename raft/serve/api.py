@@ -45,6 +45,7 @@ from raft.serve.streams import UpstreamError
 log = logging.getLogger(__name__)
 
 API_KEY_ENV = "RAFT_SERVE_API_KEY"
+UNMATCHED = "unmatched"  # the route label of every path the app does not serve
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,25 @@ def resolve_api_key(value: str | None) -> str | None:
             f"--api-key / {API_KEY_ENV} must be at least 8 printable ASCII characters without spaces"
         )
     return key
+
+
+def check_port(host: str, port: int) -> None:
+    """A one-line RaftError when `host:port` cannot be bound (another server holds it, or no such address)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise RaftError(f"--host {host} is not an address of this machine ({exc.strerror}); use 127.0.0.1 or 0.0.0.0") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            raise RaftError(
+                f"cannot listen on {host}:{port} ({exc.strerror}); stop the server using it or pass another --port"
+            ) from None
 
 
 def sources_json(retrieval: Retrieval | None, answer: Answer | None = None) -> list[dict[str, Any]]:
@@ -289,8 +309,8 @@ class _AuthAndCount:
     Plain ASGI (not BaseHTTPMiddleware), so a client's disconnect still reaches the streaming response.
     """
 
-    def __init__(self, app: Any, api_key: str | None, metrics: Metrics) -> None:
-        self.app, self.metrics = app, metrics
+    def __init__(self, app: Any, api_key: str | None, metrics: Metrics, routes: list[Any]) -> None:
+        self.app, self.metrics, self.routes = app, metrics, routes
         self.expected = f"Bearer {api_key}".encode() if api_key else None
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
@@ -299,7 +319,7 @@ class _AuthAndCount:
             return
         from fastapi.responses import JSONResponse
 
-        path = scope["path"]
+        path = self.route_label(scope["path"])
         if self.expected is not None:
             given = dict(scope["headers"]).get(b"authorization", b"")
             if not hmac.compare_digest(given, self.expected):
@@ -323,6 +343,11 @@ class _AuthAndCount:
             model = (scope.get("state") or {}).get("model", "")
             self.metrics.requests.labels(path, model, str(status["code"])).inc()
 
+    def route_label(self, path: str) -> str:
+        """The metric label of a path: the app's own routes by name, anything else `unmatched`, so that
+        requests to made-up paths cannot grow the metric series without bound."""
+        return path if any(getattr(r, "path", None) == path for r in self.routes) else UNMATCHED
+
 
 def create_app(engine: ChatEngine, cfg: ServeConfig = ServeConfig(), metrics: Metrics | None = None):
     """The FastAPI application."""
@@ -342,7 +367,7 @@ def create_app(engine: ChatEngine, cfg: ServeConfig = ServeConfig(), metrics: Me
     monitor = Monitor(metrics, request_log)
     app.state.metrics, app.state.monitor = metrics, monitor
 
-    app.add_middleware(_AuthAndCount, api_key=api_key, metrics=metrics)
+    app.add_middleware(_AuthAndCount, api_key=api_key, metrics=metrics, routes=app.router.routes)
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -409,6 +434,7 @@ def serve(engine: ChatEngine, cfg: ServeConfig = ServeConfig()) -> None:
     import uvicorn
 
     app = create_app(engine, cfg)
+    check_port(cfg.host, cfg.port)
     auth = (
         "Bearer API key required"
         if resolve_api_key(cfg.api_key)

@@ -402,6 +402,10 @@ def build_engine(
 ) -> ChatEngine:
     """Load the index and the generators behind `raft chat` and `raft serve`."""
     from raft.index.retriever import Retriever
+    from raft.serve.generators import resolve_model
 
+    for spec, spec_adapter in ((model, adapter), (rag_model, None)):  # wrong models fail before anything loads
+        if spec and not spec.startswith("openai:"):
+            resolve_model(spec, spec_adapter)
     retriever = Retriever.load(Path(index_dir), device=device, backend=backend)
     return ChatEngine(retriever, load_generators(model, adapter, rag_model, device, trust_remote_code, merge))

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from raft.errors import RaftError
+from raft.errors import RaftError, json_error
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def read_feedback(path: Path) -> list[dict[str, Any]]:
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
-            problems.append(f"line {n}: not JSON ({exc.msg})")
+            problems.append(f"line {n}: not JSON ({json_error(exc)})")
             continue
         missing = [k for k in ("rating", "question", "answer") if not isinstance(row, dict) or k not in row]
         if missing:

@@ -41,19 +41,25 @@ class ModelRef:
 def resolve_model(spec: str, adapter: str | Path | None = None, force_prompt: bool = False) -> ModelRef:
     """Turn a base id/path or a `raft train` MODEL_DIR (+ optional adapter) into a ModelRef, checking the prompt."""
     from raft.artifacts import MANIFEST, read_manifest
+    from raft.models.loading import check_model_source
 
     base, adapter_dir, contract = str(spec), None, None
+    adapter_hint = "raft train DATASET -o MODEL_DIR --base-model BASE"
+    if adapter is not None:  # a wrong --adapter is named as such, before anything about --model
+        read_manifest(Path(adapter), "model", adapter_hint)
+    check_model_source(spec, "--model")
     if Path(spec).is_dir() and (Path(spec) / MANIFEST).is_file():
         kind = json.loads((Path(spec) / MANIFEST).read_text()).get("kind")
         if kind == "model":
             if adapter is not None:
-                raise RaftError(f"{spec} is already a trained model directory; pass its base model with --adapter")
+                raise RaftError(f"--model {spec} is a `raft train` MODEL_DIR (it brings its own adapter); drop "
+                                "--adapter, or pass the base model as --model and the trained one as --adapter")
             manifest = read_manifest(Path(spec), "model")
             contract = manifest.get("prompt") or {}
             if manifest.get("adapter"):
                 base, adapter_dir = str(manifest["base_model"]), str(spec)
     if adapter is not None:
-        manifest = read_manifest(Path(adapter), "model", "raft train DATASET -o MODEL_DIR --base-model BASE")
+        manifest = read_manifest(Path(adapter), "model", adapter_hint)
         if not manifest.get("adapter"):
             raise RaftError(f"{adapter} holds full weights, not an adapter; pass it as the model itself")
         trained_on = str(manifest.get("base_model"))

@@ -10,8 +10,6 @@ from typing import Any
 from raft.errors import RaftError
 
 METHODS = ("sft", "dpo", "kto")
-
-
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
@@ -33,7 +31,7 @@ class TrainConfig:
     batch_size: int = 4
     grad_accum: int = 4
     epochs: float = 3.0
-    max_steps: int = -1  # > 0 overrides epochs
+    max_steps: int = -1  # > 0 overrides epochs; <= 0 means train for `epochs` (transformers' convention)
     warmup_ratio: float = 0.03
     weight_decay: float = 0.0
     lr_scheduler: str = "cosine"
@@ -119,5 +117,11 @@ def _validate(cfg: TrainConfig) -> None:
         problems.append("--method kto needs --batch-size >= 2 (its KL estimate pairs rows within a batch)")
     if cfg.beta <= 0:
         problems.append("--beta must be > 0")
+    if cfg.lr is not None and not 0 < cfg.lr < 1:
+        problems.append(f"--lr {cfg.lr} must be above 0 and below 1 (e.g. 2e-4)")
+    if cfg.lora_alpha < 1 or cfg.weight_decay < 0:
+        problems.append("--lora-alpha must be >= 1 and --weight-decay >= 0")
+    if cfg.early_stopping_patience < 0:
+        problems.append("--early-stopping-patience must be >= 0 (0: off)")
     if problems:
         raise RaftError("; ".join(problems))

@@ -51,7 +51,7 @@ def trainer_args(cfg: TrainConfig, hw: dict[str, Any], has_eval: bool) -> dict[s
         per_device_eval_batch_size=cfg.batch_size,
         gradient_accumulation_steps=cfg.grad_accum,
         num_train_epochs=cfg.epochs,
-        max_steps=cfg.max_steps,
+        max_steps=cfg.max_steps if cfg.max_steps > 0 else -1,  # <= 0: train for `epochs`, as in transformers
         warmup_steps=cfg.warmup_ratio,  # a float < 1 is a ratio of the total steps in transformers 5
         weight_decay=cfg.weight_decay,
         lr_scheduler_type=cfg.lr_scheduler,

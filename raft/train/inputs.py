@@ -69,6 +69,35 @@ def load_tokenizer(base_model: str, trust_remote_code: bool = False) -> Any:
     return tok
 
 
+def check_target_modules(base_model: str, target_modules: str, trust_remote_code: bool = False) -> None:
+    """Every name in a comma-separated --target-modules must name a layer LoRA can wrap in the base model.
+
+    The model is built from its config on the meta device: no weights are read."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from raft.models.offline import resolve
+
+    wanted = [m.strip() for m in str(target_modules).split(",") if m.strip()]
+    if target_modules == "all-linear":
+        return
+    if not wanted:
+        raise RaftError("--target-modules is empty; pass all-linear or comma-separated layer names")
+    try:
+        config = AutoConfig.from_pretrained(resolve(base_model), trust_remote_code=trust_remote_code)
+        with torch.device("meta"):
+            model = AutoModelForCausalLM.from_config(config, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError):
+        return  # loading reports this model's own problem, with its fix
+    kinds = (torch.nn.Linear, torch.nn.Embedding, torch.nn.Conv1d, torch.nn.Conv2d)
+    layers = [name for name, mod in model.named_modules() if isinstance(mod, kinds) or type(mod).__name__ == "Conv1D"]
+    unknown = [w for w in wanted if not any(n == w or n.endswith("." + w) for n in layers)]
+    if unknown:
+        names = sorted({n.rsplit(".", 1)[-1] for n in layers} - {"lm_head"})
+        raise RaftError(f"--target-modules {', '.join(unknown)}: no such layer in {base_model}; "
+                        f"choose from {', '.join(names)}, or pass all-linear")
+
+
 def adapt_prompts(splits: Any, tokenizer: Any) -> tuple[Any, str | None]:
     """The splits with their `prompt` messages mapped for the tokenizer's chat template, and the
     adaptation applied (None when the template takes the prompt contract as it is)."""

@@ -18,7 +18,14 @@ from raft.splits import VALIDATION
 from raft.train import log as trainlog
 from raft.train.config import TrainConfig
 from raft.train.hardware import hardware, load_model, lora_config, sft_config
-from raft.train.inputs import adapt_prompts, check_lengths, length_stats, load_raft_dataset, load_tokenizer
+from raft.train.inputs import (
+    adapt_prompts,
+    check_lengths,
+    check_target_modules,
+    length_stats,
+    load_raft_dataset,
+    load_tokenizer,
+)
 from raft.train.model_dir import config_record, final_eval_loss, finish, prepare_out_dir, trim_log
 
 log = logging.getLogger(__name__)
@@ -45,6 +52,8 @@ def train(cfg: TrainConfig, callbacks: list[Any] | None = None) -> dict[str, Any
 
     splits, data_manifest = load_raft_dataset(cfg.dataset)
     tokenizer = load_tokenizer(cfg.base_model, cfg.trust_remote_code)
+    if not cfg.full:
+        check_target_modules(cfg.base_model, cfg.target_modules, cfg.trust_remote_code)
     splits, adaptation = adapt_prompts(splits, tokenizer)
     hw = hardware(cfg)
     stats = {
