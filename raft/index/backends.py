@@ -30,8 +30,10 @@ log = logging.getLogger(__name__)
 
 RUNTIMES = ("torch", "onnx", "openvino")
 BACKENDS = ("auto", "torch", "onnx", "onnx-int8", "openvino", "openvino-int8")
-# Measured on the bundled corpus, 2 CPU cores (tests/benchmarks/RESULTS.md, "Embedding backends").
-DEFAULT_BACKEND = "onnx-int8"
+# The default of `auto` for the bundled MiniLM on a CPU: fp32 ONNX gives torch's vectors (recall unchanged)
+# faster (tests/benchmarks/RESULTS.md, "Embedding backends"). onnx-int8 is faster still, but dynamic
+# quantization scales activations per batch, so a text's vector depends on its batch neighbours.
+DEFAULT_BACKEND = "onnx"
 CACHE_ENV = "RAFT_CACHE_DIR"
 EXPORT_VERSION = 1
 # The Python modules each runtime needs (the export and int8 quantization use onnx and onnxruntime).

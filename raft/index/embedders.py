@@ -146,7 +146,8 @@ def load_embedder(
     ):
         raise RaftError(f"embedder path {spec} does not exist; pass a model directory or a hub model id")
     on_gpu = bool(device) and not str(device).startswith("cpu")
-    chosen = backend if isinstance(backend, Backend) else parse_backend(backend, spec in BUNDLED_ALIASES and not on_gpu)
+    fast_ok = spec in BUNDLED_ALIASES and not on_gpu and processes == 1  # where `auto` picks the ONNX default
+    chosen = backend if isinstance(backend, Backend) else parse_backend(backend, fast_ok)
     if chosen.runtime == "torch":
         return SentenceTransformerEmbedder(spec, device=device, processes=processes)
     if processes > 1 or on_gpu:

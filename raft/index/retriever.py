@@ -18,7 +18,7 @@ import numpy as np
 
 from raft import artifacts
 from raft.errors import RaftError
-from raft.index.backends import Backend, backend_of, manifest_backend, parse_backend
+from raft.index.backends import Backend, manifest_backend, parse_backend
 from raft.index.build import BM25_DIR, BUILD_HINT, CHUNKS_FILE, FAISS_FILE, KIND
 from raft.index.chunking import Chunk
 from raft.index.embedders import BUNDLED_ALIASES, Embedder, load_embedder, probe_vector
@@ -259,7 +259,8 @@ def _check_embedder(directory: Path, manifest: dict[str, Any], embedder: Embedde
         raise RaftError(
             f"{directory} was built with embedder {manifest['embedder']!r}, not {embedder.name!r}; {fix}"
         )
-    _check_backend(directory, manifest_backend(manifest), backend_of(embedder), backend_of(embedder).name)
+    if getattr(embedder, "backend", None) is not None:  # an injected embedder without one (a fake) is not checked
+        _check_backend(directory, manifest_backend(manifest), embedder.backend, embedder.backend.name)
     stored = manifest.get("embedder_probe")
     if stored and not np.allclose(probe_vector(embedder), stored, atol=PROBE_TOLERANCE):
         raise RaftError(

@@ -54,6 +54,12 @@ def test_parse_backend() -> None:
     assert parse_backend("openvino").name == "openvino"
     assert parse_backend(None, bundled=True).name == backends.DEFAULT_BACKEND
     assert parse_backend("auto", bundled=False) == Backend("torch", "none")
+
+
+def test_auto_is_torch_for_a_pool_or_a_gpu() -> None:
+    from raft.index.embedders import load_embedder
+
+    assert load_embedder(None, processes=2).backend == Backend("torch", "none")
     with pytest.raises(RaftError, match="is not one of"):
         parse_backend("tensorrt")
 
