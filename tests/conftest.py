@@ -19,6 +19,14 @@ SAMPLE_QUESTIONS = SAMPLE_CORPUS / "questions.jsonl"
 SHARED_DATASETS = ROOT.parent / "shared" / "datasets"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def embedder_cache(tmp_path_factory) -> Path:
+    """ONNX exports of the embedder go to a per-session directory (RAFT_CACHE_DIR), unless one is set."""
+    if not os.environ.get("RAFT_CACHE_DIR"):
+        os.environ["RAFT_CACHE_DIR"] = str(tmp_path_factory.mktemp("raft-cache"))
+    return Path(os.environ["RAFT_CACHE_DIR"])
+
+
 @pytest.fixture(scope="session")
 def sample_index(tmp_path_factory) -> Path:
     """The bundled corpus indexed with the real MiniLM embedder (built once per test session)."""

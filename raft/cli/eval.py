@@ -30,6 +30,8 @@ import click
 @click.option("--device", default=None, help="cpu, cuda, cuda:1, ... [cuda if available].")
 @click.option("--engine", type=click.Choice(["torch-fp32", "torch-bf16", "onnx-fp32", "onnx-int4"]), default=None,
               help="Local generation engine: transformers in fp32/bf16, or ONNX Runtime GenAI in fp32/int4 (docs/export.md) [torch-fp32 on CPU].")
+@click.option("--backend", type=click.Choice(["torch", "onnx", "onnx-int8", "openvino", "openvino-int8"]),
+              default=None, help="Query embedder backend; must match the index. [default: as the index records]")
 @click.option("--hybrid/--no-hybrid", default=None, help="Dense + BM25 retrieval [as the index was built].")
 @click.option("--force-prompt", is_flag=True, help="Use a model trained with another prompt contract.")
 @click.option("--allow-overlap", is_flag=True,

@@ -12,6 +12,11 @@ from raft.errors import RaftError
 @click.option("-o", "--out", type=click.Path(), required=True, help="Index directory to write.")
 @click.option("--embedder", default=None,
               help="sentence-transformers model id or path. [default: bundled all-MiniLM-L6-v2, offline]")
+@click.option("--backend", type=click.Choice(["auto", "torch", "onnx", "onnx-int8", "openvino", "openvino-int8"]),
+              default=None, help="Embedding runtime: onnx/openvino run an ONNX export (cached), -int8 quantized; "
+                                 "auto = onnx-int8 for the bundled MiniLM on CPU, else torch. [default: auto]")
+@click.option("--ray", "ray", is_flag=False, flag_value="auto", default=None, metavar="[ADDRESS]",
+              help="Read, chunk and embed with Ray Data: a local Ray (no ADDRESS) or a cluster (ray://host:10001).")
 @click.option("--chunk-size", type=int, default=None, help="Max tokens per chunk (embedder's tokenizer). [default: 200]")
 @click.option("--overlap", type=int, default=None, help="Tokens repeated between neighbouring chunks. [default: 40]")
 @click.option("--index-type", type=click.Choice(["auto", "flat", "hnsw", "ivf"]), default=None,
@@ -56,7 +61,10 @@ def index_cmd(corpus: str, out: str, **options: object) -> None:
 @click.option("--hybrid/--no-hybrid", default=None,
               help="Fuse BM25 with dense search (RRF). [default: on if the index was built with --hybrid]")
 @click.option("--device", default=None, help="Torch device for the query embedder.")
-def search_cmd(index_dir: str, query: str, k: int, as_json: bool, hybrid: bool | None, device: str | None) -> None:
+@click.option("--backend", type=click.Choice(["torch", "onnx", "onnx-int8", "openvino", "openvino-int8"]),
+              default=None, help="Query embedder backend; must match the index. [default: as the index records]")
+def search_cmd(index_dir: str, query: str, k: int, as_json: bool, hybrid: bool | None, device: str | None,
+               backend: str | None) -> None:
     """Search INDEX_DIR for QUERY and print the top chunks with score, title, source and a snippet."""
     import json
 
@@ -66,7 +74,7 @@ def search_cmd(index_dir: str, query: str, k: int, as_json: bool, hybrid: bool |
     if not query.strip():
         raise RaftError("the query is empty; pass the question to search for, e.g. raft search INDEX \"how do I reset it\"")
     check_device(device)
-    retriever = Retriever.load(index_dir, device=device)
+    retriever = Retriever.load(index_dir, device=device, backend=backend)
     hits = retriever.search(query, k=k, hybrid=hybrid)
     if as_json:
         click.echo(json.dumps({"query": query, "index": str(index_dir), "hits": [h.to_dict() for h in hits]},

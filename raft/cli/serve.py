@@ -20,6 +20,8 @@ def _engine_options(command):
         click.option("--device", default=None, help="Torch device for the models and the embedder [cuda if available]."),
         click.option("--engine", type=click.Choice(["torch-fp32", "torch-bf16", "onnx-fp32", "onnx-int4"]), default=None,
                      help="Local generation engine: transformers in fp32/bf16, or ONNX Runtime GenAI in fp32/int4 (docs/export.md) [torch-fp32 on CPU]."),
+        click.option("--backend", type=click.Choice(["torch", "onnx", "onnx-int8", "openvino", "openvino-int8"]),
+                     default=None, help="Query embedder backend; must match the index [as the index records]."),
         click.option("--host", default=None, help="Interface to bind [127.0.0.1; 0.0.0.0 exposes it to the network]."),
         click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port to listen on."),
         click.option("--trust-remote-code", is_flag=True,
@@ -60,6 +62,7 @@ def chat_cmd(index_dir: str, model: str, adapter: str | None, rag_model: str | N
     from raft.serve.engine import build_engine
 
     engine = options.pop("engine", None)
+    backend = options.pop("backend")
     overrides = {k: v for k, v in options.items() if v is not None}
     for key in ("feedback", "request_log"):
         if key in overrides:
@@ -68,7 +71,7 @@ def chat_cmd(index_dir: str, model: str, adapter: str | None, rag_model: str | N
     parse_auth(cfg.auth)
     check_device(device)
     launch(build_engine(Path(index_dir), model, adapter, rag_model, device, trust_remote_code, merge=not no_merge,
-                        engine=engine), cfg)
+                        engine=engine, backend=backend), cfg)
 
 
 @click.command("serve")
@@ -95,6 +98,7 @@ def serve_cmd(index_dir: str, model: str, adapter: str | None, rag_model: str | 
     from raft.serve.engine import build_engine
 
     engine = options.pop("engine", None)
+    backend = options.pop("backend")
     overrides = {k: v for k, v in options.items() if v is not None}
     if "request_log" in overrides:
         overrides["request_log"] = Path(overrides["request_log"])
@@ -103,7 +107,7 @@ def serve_cmd(index_dir: str, model: str, adapter: str | None, rag_model: str | 
     check_device(device)
     check_port(cfg.host, cfg.port)
     serve(build_engine(Path(index_dir), model, adapter, rag_model, device, trust_remote_code, merge=not no_merge,
-                       engine=engine), cfg)
+                       engine=engine, backend=backend), cfg)
 
 
 @click.group("feedback")

@@ -44,6 +44,7 @@ class GenerateConfig:
     batch_size: int = 64
     concurrency: int = 8
     device: str | None = None
+    backend: str | None = None  # query embedder backend (None: as the index records)
     overwrite: bool = False
     resume: bool = False
     dry_run: bool = False

@@ -32,7 +32,7 @@ from raft.errors import RaftError
 log = logging.getLogger(__name__)
 
 # Settings that change how a run is executed but not what it produces (left out of the fingerprint).
-_RUN_ONLY = ("out", "overwrite", "resume", "batch_size", "concurrency", "device", "dry_run")
+_RUN_ONLY = ("out", "overwrite", "resume", "batch_size", "concurrency", "device", "backend", "dry_run")
 
 
 def make_teacher(cfg: GenerateConfig) -> Teacher:
@@ -61,10 +61,10 @@ def settings_fingerprint(cfg: GenerateConfig, retriever: Any) -> tuple[str, dict
     return artifacts.fingerprint(basis), settings
 
 
-def load_retriever(index: Path, device: str | None = None) -> Any:
+def load_retriever(index: Path, device: str | None = None, backend: str | None = None) -> Any:
     from raft.index.retriever import Retriever
 
-    return Retriever.load(index, device=device)
+    return Retriever.load(index, device=device, backend=backend)
 
 
 def generate_dataset(
@@ -72,7 +72,7 @@ def generate_dataset(
 ) -> dict[str, Any]:
     """Build DATASET_DIR from the settings; returns the manifest (or, with dry_run, the cost estimate)."""
     validate(cfg)
-    retriever = retriever or load_retriever(Path(cfg.index), cfg.device)
+    retriever = retriever or load_retriever(Path(cfg.index), cfg.device, cfg.backend)
     pool = ChunkPool(retriever.chunks)
     if cfg.mode == "raft" and len(pool) < cfg.distractors + 1:
         raise RaftError(

@@ -33,6 +33,7 @@ class EvalConfig:
     ttft_samples: int = 5
     hybrid: bool | None = None
     device: str | None = None
+    backend: str | None = None  # query embedder backend (None: as the index records)
     overwrite: bool = False
     force_prompt: bool = False
     allow_overlap: bool = False

@@ -49,7 +49,7 @@ def run_eval(
     if retriever is None:
         from raft.index.retriever import Retriever
 
-        retriever = Retriever.load(cfg.index, device=cfg.device)
+        retriever = Retriever.load(cfg.index, device=cfg.device, backend=cfg.backend)
     pairs, unmatched = resolve_oracles(items, retriever)
     if not pairs:
         reasons = "; ".join(f"{q.id}: {why}" for q, why in unmatched[:3])

@@ -20,6 +20,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -29,7 +30,8 @@ import numpy as np
 from raft import artifacts
 from raft.devices import device_problem
 from raft.errors import RaftError
-from raft.index.chunking import Chunk, Chunker, embedding_text
+from raft.index.backends import BACKENDS, backend_of, manifest_backend
+from raft.index.chunking import Chunk, Chunker, embedding_text, unchanged
 from raft.index.corpus import Corpus, Document
 from raft.index.embedders import (
     DEFAULT_EMBEDDER,
@@ -65,6 +67,7 @@ class IndexConfig:
     corpus: Path
     out: Path
     embedder: str = DEFAULT_EMBEDDER
+    backend: str = "auto"
     chunk_size: int = 200
     overlap: int = 40
     index_type: str = "auto"
@@ -75,6 +78,7 @@ class IndexConfig:
     strict: bool = False
     update: bool = False
     overwrite: bool = False
+    ray: str | None = None  # Ray address, or "local"; None indexes in this process
 
 
 def validate(cfg: IndexConfig) -> None:
@@ -82,6 +86,8 @@ def validate(cfg: IndexConfig) -> None:
     problems = []
     if not Path(cfg.corpus).exists():
         problems.append(f"corpus {cfg.corpus} does not exist (pass a directory or a file)")
+    if cfg.backend not in BACKENDS:
+        problems.append(f"--backend {cfg.backend!r} is not one of {', '.join(BACKENDS)}")
     if cfg.index_type not in INDEX_TYPES:
         problems.append(f"--index-type {cfg.index_type!r} is not one of {', '.join(INDEX_TYPES)}")
     if cfg.batch_size < 1:
@@ -96,6 +102,8 @@ def validate(cfg: IndexConfig) -> None:
         problems.append(problem)
     if not 0 <= cfg.overlap < cfg.chunk_size // 2:
         problems.append(f"--overlap {cfg.overlap} must be >= 0 and less than half of --chunk-size")
+    if cfg.ray and cfg.processes > 1:
+        problems.append("--ray and --processes exclude each other; Ray runs one embedder per CPU or GPU")
     if cfg.update and cfg.overwrite:
         problems.append("--update and --overwrite exclude each other; pass one")
     if problems:
@@ -129,25 +137,34 @@ def build_index(cfg: IndexConfig, embedder: Embedder | None = None) -> dict[str,
     """Build (or with `cfg.update`, refresh) the index directory `cfg.out`; returns its manifest."""
     validate(cfg)
     artifacts.recover_swap(cfg.out)  # a build killed mid-swap or mid-way: restore / clean up first
+    if cfg.ray:
+        from raft.index.ray_build import require_ray
+
+        require_ray()
     previous = _previous_index(cfg)
     corpus = Corpus(cfg.corpus, strict=cfg.strict)
-    embedder = embedder or load_embedder(cfg.embedder, cfg.device, cfg.processes)
+    embedder = embedder or load_embedder(cfg.embedder, cfg.device, cfg.processes, cfg.backend)
     if configured_max_tokens(cfg.embedder) is None and (  # a hub embedder: its limit is known only now
         problem := chunk_size_problem(cfg.chunk_size, getattr(embedder, "max_seq_length", None))
     ):
         raise RaftError(problem)
     chunking = {"chunk_size": cfg.chunk_size, "overlap": cfg.overlap, "version": CHUNKER_VERSION}
     if previous and (
-        previous.manifest.get("embedder") != embedder.name or previous.manifest.get("chunking") != chunking
+        previous.manifest.get("embedder") != embedder.name
+        or previous.manifest.get("chunking") != chunking
+        or manifest_backend(previous.manifest) != backend_of(embedder)
     ):
-        log.info("embedder or chunking changed since the last build: re-embedding everything")
+        log.info("embedder, backend or chunking changed since the last build: re-embedding everything")
         previous = None
     chunker = Chunker(embedder.token_spans, cfg.chunk_size, cfg.overlap)
     pool = getattr(embedder, "pool", contextlib.nullcontext)
     with artifacts.staging_dir(cfg.out, overwrite=cfg.overwrite or cfg.update) as tmp, pool():
         uploads = _keep_uploads(Path(cfg.out), tmp)
         with _Writer(tmp, embedder, cfg.batch_size) as writer:
-            _index_documents(corpus, chunker, writer, previous)
+            if cfg.ray:
+                _index_documents_ray(cfg, corpus, writer, previous)
+            else:
+                _index_documents(corpus, chunker, writer, previous)
             for doc in uploads:
                 chunks = chunker.split(doc)
                 writer.add(doc, chunks, previous.vectors_for(doc, chunks) if previous else None)
@@ -163,6 +180,8 @@ def build_index(cfg: IndexConfig, embedder: Embedder | None = None) -> dict[str,
             KIND,
             {
                 "embedder": embedder.name,
+                **backend_of(embedder).manifest_fields(),
+                "engine": "ray" if cfg.ray else "local",
                 "embedding_dim": embedder.dim,
                 "normalized": True,
                 "metric": "inner_product",
@@ -216,6 +235,21 @@ def _index_documents(corpus: Corpus, chunker: Chunker, writer: _Writer, previous
             bar.set_postfix(chunks=writer.rows + writer.pending_rows, refresh=False)
 
 
+def _index_documents_ray(cfg: IndexConfig, corpus: Corpus, writer: _Writer, previous: _Previous | None) -> None:
+    from raft.index.ray_build import RayJob, ray_documents
+
+    job = RayJob(
+        os.path.abspath(cfg.corpus), cfg.embedder, backend_of(writer.embedder).name, cfg.device,
+        cfg.chunk_size, cfg.overlap, cfg.batch_size, cfg.strict,
+    )
+    docs = ray_documents(corpus, job, previous.docs if previous else {}, writer.embedder.dim, cfg.ray or "")
+    for doc, chunks, vectors in docs:
+        if vectors is None and previous:
+            writer.add(doc, chunks, previous.vectors_for(doc, chunks))
+        else:
+            writer.add(doc, chunks, vectors, fresh=True)
+
+
 @dataclass
 class _Writer:
     """Appends chunks, document records and vectors in row order; embeds new chunks in groups."""
@@ -230,6 +264,7 @@ class _Writer:
     fingerprint: Any = field(default_factory=hashlib.sha256)
     _pending: list[tuple[Chunk, np.ndarray | None]] = field(default_factory=list)
     _todo: int = 0
+    _fresh: int = 0
     _files: list[IO] = field(default_factory=list)
 
     def __enter__(self) -> _Writer:
@@ -249,7 +284,8 @@ class _Writer:
     def pending_rows(self) -> int:
         return len(self._pending)
 
-    def add(self, doc: Document, chunks: list[Chunk], vectors: np.ndarray | None) -> None:
+    def add(self, doc: Document, chunks: list[Chunk], vectors: np.ndarray | None, fresh: bool = False) -> None:
+        """Queue a document's chunks; `vectors` None: embed them here; `fresh`: they were just embedded elsewhere."""
         record = {
             "doc_id": doc.doc_id,
             "hash": doc.content_hash,
@@ -263,6 +299,7 @@ class _Writer:
         for i, chunk in enumerate(chunks):
             self._pending.append((chunk, None if vectors is None else vectors[i]))
         self._todo += len(chunks) if vectors is None else 0
+        self._fresh += len(chunks) if vectors is not None and fresh else 0
         if self._todo >= self.batch_size * 16 or len(self._pending) >= 65_536:
             self.flush()
 
@@ -273,13 +310,13 @@ class _Writer:
             fresh = self.embedder.encode([embedding_text(self._pending[i][0]) for i in todo], self.batch_size)
             for i, vec in zip(todo, fresh, strict=True):
                 self._pending[i] = (self._pending[i][0], vec)
-        self.embedded += len(todo)
-        self.reused += len(self._pending) - len(todo)
+        self.embedded += len(todo) + self._fresh
+        self.reused += len(self._pending) - len(todo) - self._fresh
         for chunk, vec in self._pending:
             self._chunks.write(json.dumps(chunk.to_dict(), ensure_ascii=False) + "\n")
             self._vectors.write(np.asarray(vec, dtype=np.float32).tobytes())
         self.rows += len(self._pending)
-        self._pending, self._todo = [], 0
+        self._pending, self._todo, self._fresh = [], 0, 0
 
 
 class _Previous:
@@ -301,7 +338,7 @@ class _Previous:
     def vectors_for(self, doc: Document, chunks: list[Chunk]) -> np.ndarray | None:
         """The stored vectors of an unchanged document (same hash, same chunk ids), else None."""
         rec = self.docs.get(doc.doc_id)
-        if not rec or rec["hash"] != doc.content_hash or rec["chunk_ids"] != [c.chunk_id for c in chunks]:
+        if not unchanged(rec, doc, chunks):
             return None
         if not chunks:
             return np.zeros((0, self.index.d), dtype=np.float32)

@@ -221,3 +221,12 @@ class Chunker:
             end=end,
             text=text,
         )
+
+
+def unchanged(record: dict | None, doc: Document, chunks: list[Chunk]) -> bool:
+    """Whether a document record of a previous index build still holds `doc` cut into `chunks`."""
+    return (
+        bool(record)
+        and record["hash"] == doc.content_hash
+        and record["chunk_ids"] == [c.chunk_id for c in chunks]
+    )

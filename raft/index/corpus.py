@@ -106,13 +106,16 @@ class Corpus:
             if progress is not None:
                 progress()
             for doc in self.load_file(path):
-                if doc.doc_id in seen:
-                    self._skip(
-                        doc.source, f"duplicate document id {doc.doc_id!r} (also in {seen[doc.doc_id]})"
-                    )
-                    continue
-                seen[doc.doc_id] = doc.source
-                yield doc
+                if self.first_seen(doc, seen):
+                    yield doc
+
+    def first_seen(self, doc: Document, seen: dict[str, str]) -> bool:
+        """True for a new document id (noted in `seen`); a repeated id is recorded as skipped."""
+        if doc.doc_id in seen:
+            self._skip(doc.source, f"duplicate document id {doc.doc_id!r} (also in {seen[doc.doc_id]})")
+            return False
+        seen[doc.doc_id] = doc.source
+        return True
 
     def load_file(self, path: Path) -> Iterator[Document]:
         """The documents of one file; problems are recorded (or raised when strict)."""

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from raft.errors import RaftError
+from raft.index.backends import Backend, OnnxEmbedder, parse_backend
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,7 @@ class Embedder(Protocol):
 
     name: str
     dim: int
+    backend: Backend
 
     def token_spans(self, text: str) -> list[tuple[int, int]]: ...
 
@@ -77,6 +79,7 @@ class SentenceTransformerEmbedder:
         from sentence_transformers import SentenceTransformer
 
         self.name = spec
+        self.backend = Backend()
         self.pool_devices = parse_devices(device, processes)
         single = None if self.pool_devices else device
         target = resolve_embedder(spec)
@@ -129,15 +132,44 @@ class SentenceTransformerEmbedder:
 
 
 def load_embedder(
-    spec: str | None = None, device: str | None = None, processes: int = 1
-) -> SentenceTransformerEmbedder:
-    """Load a sentence-transformers embedder by id or path (default: the bundled MiniLM)."""
+    spec: str | None = None,
+    device: str | None = None,
+    processes: int = 1,
+    backend: str | Backend | None = None,
+    threads: int | None = None,
+) -> Embedder:
+    """Load an embedder by id or path (default: the bundled MiniLM) on a backend (`auto`: the measured
+    default for the bundled MiniLM, torch for other models; see raft/index/backends.py)."""
     spec = spec or DEFAULT_EMBEDDER
     if spec not in BUNDLED_ALIASES and (
         spec.startswith((".", "/", "~")) and not Path(spec).expanduser().exists()
     ):
         raise RaftError(f"embedder path {spec} does not exist; pass a model directory or a hub model id")
-    return SentenceTransformerEmbedder(spec, device=device, processes=processes)
+    on_gpu = bool(device) and not str(device).startswith("cpu")
+    fast_ok = spec in BUNDLED_ALIASES and not on_gpu and processes == 1  # where `auto` picks the ONNX default
+    chosen = backend if isinstance(backend, Backend) else parse_backend(backend, fast_ok)
+    if chosen.runtime == "torch":
+        return SentenceTransformerEmbedder(spec, device=device, processes=processes)
+    if processes > 1 or on_gpu:
+        raise RaftError(
+            f"--backend {chosen.name} runs on the CPU in one process; "
+            "drop --device/--processes or pass --backend torch"
+        )
+    return OnnxEmbedder(spec, _model_dir(spec), chosen, threads)
+
+
+def _model_dir(spec: str) -> Path:
+    """The local directory of a model (the bundled MiniLM, a path, or a hub id already in the HF cache)."""
+    target = Path(resolve_embedder(spec)).expanduser()
+    if target.is_dir():
+        return target
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(spec))
+    except Exception as exc:  # any hub failure is the same user error
+        raise RaftError(f"cannot fetch embedder {spec!r} for export ({type(exc).__name__}); pass a local model "
+                        "directory or --backend torch") from None
 
 
 def probe_vector(embedder: Embedder) -> list[float]:

@@ -18,6 +18,7 @@ import numpy as np
 
 from raft import artifacts
 from raft.errors import RaftError
+from raft.index.backends import Backend, manifest_backend, parse_backend
 from raft.index.build import BM25_DIR, BUILD_HINT, CHUNKS_FILE, FAISS_FILE, KIND
 from raft.index.chunking import Chunk
 from raft.index.embedders import BUNDLED_ALIASES, Embedder, load_embedder, probe_vector
@@ -114,9 +115,14 @@ class Retriever:
 
     @classmethod
     def load(
-        cls, index_dir: str | Path, device: str | None = None, embedder: str | Embedder | None = None
+        cls,
+        index_dir: str | Path,
+        device: str | None = None,
+        embedder: str | Embedder | None = None,
+        backend: str | None = None,
     ) -> Retriever:
-        """Open an index; refuses one built with another embedder than `embedder` (or than it records)."""
+        """Open an index; refuses one built with another embedder or backend than `embedder` / `backend`
+        (or than it records). Queries are embedded with the backend the index records by default."""
         directory = Path(index_dir)
         manifest = artifacts.read_manifest(directory, KIND, BUILD_HINT)
         built_with = manifest["embedder"]
@@ -126,10 +132,16 @@ class Retriever:
                 f"rebuild it with `raft index CORPUS -o {directory} --embedder {embedder} --overwrite`"
             )
         chunks, index = _read_index_files(directory)  # before the embedder loads: a damaged index fails fast
+        recorded = manifest_backend(manifest)
+        if backend not in (None, "auto"):
+            _check_backend(directory, recorded, parse_backend(backend), backend)
+        if recorded.runtime != "torch" and device and not device.startswith("cpu"):
+            log.info("%s was built with backend %s: queries are embedded on the CPU", directory, recorded.name)
+            device = None
         model = (
             embedder
             if embedder is not None and not isinstance(embedder, str)
-            else load_embedder(built_with, device)
+            else load_embedder(built_with, device, backend=recorded)
         )
         _check_embedder(directory, manifest, model)
         params = manifest.get("index_params", {})
@@ -227,6 +239,14 @@ def _same_embedder(a: str, b: str) -> bool:
     return a == b or (a in BUNDLED_ALIASES and b in BUNDLED_ALIASES)
 
 
+def _check_backend(directory: Path, recorded: Backend, asked: Backend, fix_name: str) -> None:
+    if asked != recorded:
+        raise RaftError(
+            f"{directory} was built with backend {recorded.name}, not {fix_name}; pass --backend "
+            f"{recorded.name} or rebuild it with `raft index CORPUS -o {directory} --backend {fix_name} --overwrite`"
+        )
+
+
 def _check_embedder(directory: Path, manifest: dict[str, Any], embedder: Embedder) -> None:
     """Refuse an embedder whose dimension or probe embedding differs from the one the index was built with."""
     fix = f"rebuild the index with `raft index CORPUS -o {directory} --embedder {embedder.name} --overwrite`"
@@ -239,6 +259,8 @@ def _check_embedder(directory: Path, manifest: dict[str, Any], embedder: Embedde
         raise RaftError(
             f"{directory} was built with embedder {manifest['embedder']!r}, not {embedder.name!r}; {fix}"
         )
+    if getattr(embedder, "backend", None) is not None:  # an injected embedder without one (a fake) is not checked
+        _check_backend(directory, manifest_backend(manifest), embedder.backend, embedder.backend.name)
     stored = manifest.get("embedder_probe")
     if stored and not np.allclose(probe_vector(embedder), stored, atol=PROBE_TOLERANCE):
         raise RaftError(

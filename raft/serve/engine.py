@@ -400,6 +400,7 @@ def build_engine(
     trust_remote_code: bool = False,
     merge: bool = True,
     engine: str | None = None,
+    backend: str | None = None,
 ) -> ChatEngine:
     """Load the index and the generators behind `raft chat` and `raft serve`."""
     from raft.index.retriever import Retriever
@@ -408,5 +409,5 @@ def build_engine(
     for spec, spec_adapter in ((model, adapter), (rag_model, None)):  # wrong models fail before anything loads
         if spec and not spec.startswith("openai:"):
             resolve_model(spec, spec_adapter)
-    retriever = Retriever.load(Path(index_dir), device=device)
+    retriever = Retriever.load(Path(index_dir), device=device, backend=backend)
     return ChatEngine(retriever, load_generators(model, adapter, rag_model, device, trust_remote_code, merge, engine))

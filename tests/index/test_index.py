@@ -217,7 +217,7 @@ def test_real_minilm_single_and_multi_process_agree(tmp_path: Path) -> None:
     from raft.index.embedders import load_embedder
 
     corpus = write_corpus(tmp_path / "c", n=4)
-    one = build_index(IndexConfig(corpus=corpus, out=tmp_path / "one"))
+    one = build_index(IndexConfig(corpus=corpus, out=tmp_path / "one", backend="torch"))
     assert one["embedding_dim"] == 384 and one["embedder"] == "sentence-transformers/all-MiniLM-L6-v2"
     vectors = read_vectors(tmp_path / "one")
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
