@@ -93,13 +93,14 @@ def _build_trainer(cfg, hw, splits, tokenizer, has_eval, callbacks) -> Any:
     callbacks = [trainlog.make_log_callback(cfg.out / trainlog.LOG_FILE), *callbacks]
     if has_eval and cfg.early_stopping_patience > 0 and args.load_best_model_at_end:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
+    model = load_model(cfg, hw)
     trainer = SFTTrainer(
-        model=load_model(cfg, hw),
+        model=model,
         args=args,
         train_dataset=splits["train"].select_columns(columns),
         eval_dataset=splits[VALIDATION].select_columns(columns) if has_eval else None,
         processing_class=tokenizer,
-        peft_config=None if cfg.full else lora_config(cfg),
+        peft_config=None if cfg.full else lora_config(cfg, model),
         callbacks=callbacks,
     )
     if not args.disable_tqdm:
