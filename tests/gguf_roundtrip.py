@@ -38,3 +38,22 @@ def load_pair(hf_dir: Path, gguf_file: Path):
     loaded = AutoModelForCausalLM.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name, dtype=torch.float32)
     return reference, loaded.eval()
 
+
+
+def next_token_agreement(reference, loaded, prompts: list[list[int]], answers: list[list[int]]) -> float:
+    """Share of the reference's greedy answer tokens that `loaded` also predicts, read with teacher forcing
+    (each position sees the reference's own prefix, so one early near-tie does not decide the rest)."""
+    import torch
+
+    same = total = 0
+    with torch.no_grad():
+        for ids, answer in zip(prompts, answers, strict=True):
+            if not answer:
+                continue
+            x = torch.tensor([ids + answer])
+            span = slice(len(ids) - 1, len(ids) + len(answer) - 1)
+            a = reference(x).logits[0, span].argmax(-1)
+            b = loaded(x).logits[0, span].argmax(-1)
+            same += int((a == b).sum())
+            total += len(answer)
+    return same / max(total, 1)
