@@ -10,7 +10,6 @@ from typing import Any
 from raft.errors import RaftError
 
 METHODS = ("sft", "dpo", "kto")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 @dataclass(frozen=True)
