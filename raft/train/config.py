@@ -12,6 +12,9 @@ from raft.errors import RaftError
 METHODS = ("sft", "dpo", "kto")
 
 
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Every knob of a training run; YAML keys and CLI flags use these names (flags win)."""
