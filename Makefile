@@ -13,6 +13,7 @@ $(VENV)/.installed: pyproject.toml constraints-cpu.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -c constraints-cpu.txt -e '.[dev]'
+	$(BIN)/raft pull smollm2-135m
 	touch $@
 
 demo: setup

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from raft import artifacts
 from raft.errors import RaftError
 from raft.index.corpus import SAMPLE_DOCS, SAMPLE_QUESTIONS
+from raft.models import offline
 
 if TYPE_CHECKING:
     from raft.data.qa import QAItem
@@ -211,8 +212,12 @@ def _validate(cfg: DemoConfig) -> None:
             problems.append(f"{name.replace('_', '-')} must be at least 1")
     if not 0.0 < cfg.test_fraction < 1.0:
         problems.append("test-fraction must be between 0 and 1")
-    if cfg.base_model is not None and not Path(cfg.base_model).exists() and "/" not in cfg.base_model:
-        problems.append(f"--base-model {cfg.base_model} is neither a directory nor a hub id (owner/name)")
+    named = cfg.base_model is not None and (Path(cfg.base_model).exists() or "/" in cfg.base_model)
+    if cfg.base_model is not None and not named and offline.find(cfg.base_model) is None:
+        problems.append(
+            f"--base-model {cfg.base_model} is neither a directory, a hub id (owner/name) nor an offline model "
+            f"({', '.join(m.alias for m in offline.MODELS)})"
+        )
     if problems:
         raise RaftError("; ".join(problems))
     split_questions(cfg)  # raises on an unreadable or unsplittable QA file

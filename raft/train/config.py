@@ -9,6 +9,7 @@ from typing import Any
 
 from raft.errors import RaftError
 
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 METHODS = ("sft", "dpo", "kto")
 
 
@@ -40,6 +41,7 @@ class TrainConfig:
     max_length: int = 2048
     packing: bool | None = None  # None: on with CUDA (padding-free), off on CPU
     activation_checkpointing: bool | None = None  # None: on with CUDA, off on CPU
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16; auto: bf16 (fp16) on CUDA, bf16 on CPUs with bf16 instructions
     attn_implementation: str | None = None  # e.g. "flash_attention_2"; None: transformers' default
     seed: int = 0
     merge: bool = False
@@ -97,6 +99,8 @@ def _validate(cfg: TrainConfig) -> None:
     problems = []
     if cfg.full and cfg.qlora:
         problems.append("--full and --qlora exclude each other")
+    if cfg.precision not in PRECISIONS:
+        problems.append(f"--precision must be one of {', '.join(PRECISIONS)}")
     for name in ("batch_size", "grad_accum", "eval_steps", "logging_steps", "max_length", "lora_r"):
         if getattr(cfg, name) < 1:
             problems.append(f"{name} must be >= 1")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from raft.errors import RaftError
+from raft.models.loading import cpu_has_bf16
 from raft.train.config import TrainConfig
 from raft.train.model_dir import CHECKPOINTS
 
@@ -24,7 +25,12 @@ def hardware(cfg: TrainConfig) -> dict[str, Any]:
             import bitsandbytes  # noqa: F401
         except ImportError:
             raise RaftError("--qlora needs bitsandbytes; pip install 'raft-builder[qlora]'") from None
-    precision = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if cuda else "fp32"
+    precision = cfg.precision
+    if precision == "auto":
+        gpu_bf16 = cuda and torch.cuda.is_bf16_supported()
+        precision = ("bf16" if gpu_bf16 else "fp16") if cuda else ("bf16" if cpu_has_bf16() else "fp32")
+    elif precision == "fp16" and not cuda:
+        raise RaftError("--precision fp16 needs a CUDA GPU; on CPU use bf16 (with bf16 instructions) or fp32")
     return {
         "cuda": cuda,
         "precision": precision,

@@ -121,6 +121,7 @@ def model_card(manifest: dict[str, Any], config: dict[str, Any], dataset_manifes
         "| | |",
         "|---|---|",
         f"| base model | `{manifest['base_model']}` |",
+        f"| base weights | {manifest.get('base_weights', 'original')} |",
         f"| dataset | `{manifest['dataset']}` (mode {dataset_manifest.get('mode', 'raft')}) |",
         f"| prompt contract | `{manifest['prompt'].get('version')}` |",
         f"| train / validation rows | {manifest.get('train_rows')} / {manifest.get('validation_rows')} |",

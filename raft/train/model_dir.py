@@ -11,6 +11,7 @@ from typing import Any
 
 from raft import artifacts, prompts
 from raft.errors import RaftError
+from raft.models import offline
 from raft.splits import VALIDATION
 from raft.train import log as trainlog
 from raft.train.config import TrainConfig
@@ -117,6 +118,7 @@ def finish(cfg, hw, trainer, result, final_eval, data_manifest, stats, adaptatio
     base = Path(cfg.base_model)
     manifest = {
         "base_model": str(base.resolve()) if base.is_dir() else cfg.base_model,
+        "base_weights": offline.weights_of(cfg.base_model),
         "adapter": not cfg.full,
         "method": "full" if cfg.full else ("qlora" if cfg.qlora else "lora"),
         "prompt": contract,
@@ -163,7 +165,8 @@ def merge(
 ) -> Path:
     """Fold a LoRA adapter into its base weights; the result loads with plain AutoModelForCausalLM."""
     from peft import PeftModel
-    from transformers import AutoModelForCausalLM
+
+    from raft.models.loading import load_causal_lm
 
     model_dir = Path(model_dir)
     manifest = manifest or artifacts.read_manifest(model_dir, "model", "raft train DATASET -o MODEL_DIR")
@@ -172,9 +175,7 @@ def merge(
             f"{model_dir} holds full weights already; load it directly, there is nothing to merge"
         )
     with artifacts.staging_dir(out, overwrite) as tmp:
-        base = AutoModelForCausalLM.from_pretrained(
-            manifest["base_model"], dtype="auto", trust_remote_code=trust_remote_code
-        )
+        base = load_causal_lm(str(manifest["base_model"]), trust_remote_code=trust_remote_code, dtype="auto")
         merged = PeftModel.from_pretrained(base, str(model_dir)).merge_and_unload()
         merged.save_pretrained(tmp)
         load_tokenizer(str(model_dir), trust_remote_code=trust_remote_code).save_pretrained(tmp)

@@ -5,13 +5,14 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from raft import artifacts, prompts
 from raft.errors import RaftError
-from raft.train.config import load_config
+from raft.train.config import TrainConfig, load_config
 from raft.train.model_dir import merge
 from raft.train.sft import train
 from tests.conftest import ROOT, make_dataset, small_cfg
@@ -295,3 +296,37 @@ def test_two_process_cpu_ddp_trains_one_adapter(dataset_dir, tiny_model_dir, tmp
     # 24 rows, batch 4 per rank: one epoch takes 3 steps only when both ranks consume data
     assert {r["world_size"] for r in rows} == {2} and rows[-1]["epoch"] == 1.0
     assert proc.stdout.count("model written to") == 1
+
+
+def test_precision_auto_follows_the_cpu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """bf16 autocast where the CPU computes bf16 natively, fp32 elsewhere; an explicit choice wins."""
+    import torch
+
+    from raft.train import hardware
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    cfg = TrainConfig(dataset=tmp_path, out=tmp_path / "m", base_model="x")
+    monkeypatch.setattr(hardware, "cpu_has_bf16", lambda: True)
+    assert hardware.hardware(cfg)["precision"] == "bf16"
+    assert hardware.trainer_args(cfg, hardware.hardware(cfg), False)["bf16"] is True
+    assert hardware.hardware(replace(cfg, precision="fp32"))["precision"] == "fp32"
+    monkeypatch.setattr(hardware, "cpu_has_bf16", lambda: False)
+    assert hardware.hardware(cfg)["precision"] == "fp32"
+    with pytest.raises(RaftError, match="fp16 needs a CUDA GPU"):
+        hardware.hardware(replace(cfg, precision="fp16"))
+
+
+def test_cpu_bf16_detection_reads_the_cpu_flags(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from raft.models import loading
+
+    info = tmp_path / "cpuinfo"
+    real_path = loading.Path
+
+    def fake_path(p: str):
+        return info if p == "/proc/cpuinfo" else real_path(p)
+
+    monkeypatch.setattr(loading, "Path", fake_path)
+    info.write_text("flags\t\t: fpu avx512f avx512_bf16 amx_tile\n")
+    assert loading.cpu_has_bf16()
+    info.write_text("flags\t\t: fpu avx2 avx512f\n")
+    assert not loading.cpu_has_bf16()
