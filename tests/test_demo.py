@@ -43,7 +43,10 @@ def demo_run(small_corpus, tmp_path_factory):
         out=out,
         corpus=small_corpus / "docs",
         qa=small_corpus / "questions.jsonl",
-        # smaller than --quick: this test checks the plumbing, not the figures
+        # the from-scratch tiny base, smaller than --quick: this test checks the plumbing, not the figures
+        base_model=None,
+        batch_size=8,
+        lr=1e-3,
         tiny_copy_steps=10,
         tiny_reading_steps=4,
         raft_steps=8,

@@ -11,11 +11,12 @@ import click
 @click.option("--qa", type=click.Path(), default=None,
               help="Gold questions with a train/test split column. [default: the bundled questions]")
 @click.option("--base-model", default=None,
-              help="HF id or path of the base model. [default: build the offline tiny model]")
+              help="HF id, path or offline alias of the base model; 'tiny' builds the small from-scratch model. "
+                   "[default: smollm2-135m, SmolLM2-135M-Instruct offline]")
 @click.option("--raft-steps", type=click.IntRange(min=1), default=None, help="Training steps of the RAFT model.")
 @click.option("--dsf-steps", type=click.IntRange(min=1), default=None, help="Training steps of the DSF model.")
 @click.option("--eval-limit", type=click.IntRange(min=1), default=None, help="Evaluate on the first N test questions.")
-@click.option("--quick", is_flag=True, help="A smoke run of every stage: few steps, 40 test questions, under 3 minutes.")
+@click.option("--quick", is_flag=True, help="A smoke run of every stage: few steps, 20 test questions.")
 @click.option("--chat", is_flag=True, help="Launch the chat app on the result when done.")
 @click.option("--port", type=int, default=7860, show_default=True, help="Port of the chat app with --chat.")
 def demo_cmd(out, corpus, qa, base_model, raft_steps, dsf_steps, eval_limit, quick, chat, port) -> None:
@@ -36,6 +37,9 @@ def demo_cmd(out, corpus, qa, base_model, raft_steps, dsf_steps, eval_limit, qui
         cfg = demo.quick(cfg)
     cfg = replace(cfg, **{k: (Path(v) if k in ("out", "corpus", "qa") else v)
                           for k, v in overrides.items() if v is not None})
+    if cfg.base_model == "tiny":
+        cfg = replace(cfg, base_model=None, batch_size=8, lr=1e-3, raft_steps=raft_steps or 150,
+                      dsf_steps=dsf_steps or 150)
     report = demo.run_demo(cfg, echo=click.echo)
     click.echo("")
     click.echo(format_table(report))

@@ -13,6 +13,8 @@ from raft.errors import RaftError
 @click.option("--base-model", default=None, help="Hub id or local path of the model to tune.")
 @click.option("--config", "config_file", type=click.Path(), default=None, help="YAML of knobs; flags win.")
 @click.option("--lora-r", type=int, default=None, help="LoRA rank [16].")
+@click.option("--lora-layers", type=int, default=None,
+              help="LoRA on the last N decoder layers only: the backward pass stops there (faster) [all].")
 @click.option("--lora-alpha", type=int, default=None, help="LoRA alpha [32].")
 @click.option("--lora-dropout", type=float, default=None, help="LoRA dropout [0.05].")
 @click.option("--target-modules", default=None, help="'all-linear' or comma-separated module names.")

@@ -13,6 +13,9 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 METHODS = ("sft", "dpo", "kto")
 
 
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Every knob of a training run; YAML keys and CLI flags use these names (flags win)."""
@@ -23,6 +26,7 @@ class TrainConfig:
     full: bool = False
     qlora: bool = False
     lora_r: int = 16
+    lora_layers: int | None = None  # LoRA on the last N decoder layers only (the backward pass stops there); None: all
     lora_alpha: int = 32
     lora_dropout: float = 0.05
     target_modules: str = "all-linear"  # or a comma-separated list of module names
@@ -99,6 +103,8 @@ def _validate(cfg: TrainConfig) -> None:
     problems = []
     if cfg.full and cfg.qlora:
         problems.append("--full and --qlora exclude each other")
+    if cfg.lora_layers is not None and cfg.lora_layers < 1:
+        problems.append("--lora-layers must be >= 1 (leave it out to adapt every layer)")
     if cfg.precision not in PRECISIONS:
         problems.append(f"--precision must be one of {', '.join(PRECISIONS)}")
     for name in ("batch_size", "grad_accum", "eval_steps", "logging_steps", "max_length", "lora_r"):

@@ -76,7 +76,6 @@ def trainer_args(cfg: TrainConfig, hw: dict[str, Any], has_eval: bool) -> dict[s
     )
 
 
-
 def trainer_callbacks(cfg: TrainConfig, args: Any, has_eval: bool, extra: list[Any]) -> list[Any]:
     """The callbacks every raft trainer gets: the training log, the caller's own, early stopping on validation."""
     from transformers import EarlyStoppingCallback
@@ -148,16 +147,27 @@ def load_model(cfg: TrainConfig, hw: dict[str, Any]) -> Any:
     return model
 
 
-def lora_config(cfg: TrainConfig) -> Any:
+def lora_config(cfg: TrainConfig, model: Any = None) -> Any:
+    """PEFT LoRA settings; with `lora_layers`, only the last N decoder layers of `model` are adapted."""
     from peft import LoraConfig
 
     modules: str | list[str] = cfg.target_modules
     if modules != "all-linear":
         modules = [m.strip() for m in str(modules).split(",") if m.strip()]
+    layers: dict[str, Any] = {}
+    if cfg.lora_layers is not None and model is not None:
+        import torch
+
+        total = int(model.config.get_text_config().num_hidden_layers)
+        layers = {"layers_to_transform": list(range(max(0, total - cfg.lora_layers), total))}
+        if modules == "all-linear":  # PEFT takes layers_to_transform only with a list of module names
+            modules = sorted({name.rsplit(".", 1)[-1] for name, m in model.named_modules()
+                              if isinstance(m, torch.nn.Linear) and ".layers." in name})
     return LoraConfig(
         r=cfg.lora_r,
         lora_alpha=cfg.lora_alpha,
         lora_dropout=cfg.lora_dropout,
         target_modules=modules,
         task_type="CAUSAL_LM",
+        **layers,
     )

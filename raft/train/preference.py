@@ -268,7 +268,7 @@ def _build_trainer(cfg, hw, start, datasets, tokenizer, has_eval, callbacks) -> 
 
     args = _trainer_config(cfg, hw, has_eval)
     model = load_model(replace(cfg, base_model=start["base"]), hw)
-    peft_config = None if cfg.full else lora_config(cfg)
+    peft_config = None if cfg.full else lora_config(cfg, model)
     if start["adapter"] is not None:  # keep training the RAFT adapter; TRL freezes a copy of it as reference
         from peft import PeftModel
 

@@ -76,13 +76,14 @@ def _build_trainer(cfg, hw, splits, tokenizer, has_eval, callbacks) -> Any:
     columns = ["prompt", "completion"]
     if "chat_template_kwargs" in splits["train"].column_names:  # see raft.prompts.template_kwargs
         columns.append("chat_template_kwargs")
+    model = load_model(cfg, hw)
     trainer = SFTTrainer(
-        model=load_model(cfg, hw),
+        model=model,
         args=args,
         train_dataset=splits["train"].select_columns(columns),
         eval_dataset=splits[VALIDATION].select_columns(columns) if has_eval else None,
         processing_class=tokenizer,
-        peft_config=None if cfg.full else lora_config(cfg),
+        peft_config=None if cfg.full else lora_config(cfg, model),
         callbacks=trainer_callbacks(cfg, args, has_eval, callbacks),
     )
     return show_progress(trainer, args)

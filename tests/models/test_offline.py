@@ -83,3 +83,13 @@ def test_the_converted_cache_computes_what_the_gguf_does(tmp_path: Path) -> None
     ids = torch.tensor([[1, 504, 3458, 282, 4649, 314, 2]])
     with torch.no_grad():
         assert torch.equal(ref(ids).logits, ours(ids).logits)
+
+
+def test_pull_names_the_known_models_for_an_unknown_one() -> None:
+    from click.testing import CliRunner
+
+    from raft.cli import cli
+
+    result = CliRunner().invoke(cli, ["pull", "gpt-5"])
+    assert isinstance(result.exception, RaftError)
+    assert "smollm2-135m (HuggingFaceTB/SmolLM2-135M-Instruct)" in str(result.exception)

@@ -330,3 +330,20 @@ def test_cpu_bf16_detection_reads_the_cpu_flags(monkeypatch: pytest.MonkeyPatch,
     assert loading.cpu_has_bf16()
     info.write_text("flags\t\t: fpu avx2 avx512f\n")
     assert not loading.cpu_has_bf16()
+
+
+def test_lora_layers_adapts_only_the_last_layers(tmp_path: Path) -> None:
+    """`lora_layers=N` puts adapters on the last N decoder layers and nowhere else."""
+    from peft import get_peft_model
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from raft.train.hardware import lora_config
+
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=4,
+                                         num_attention_heads=2, num_key_value_heads=1))
+    cfg = TrainConfig(dataset=tmp_path, out=tmp_path / "m", base_model="x", lora_layers=2)
+    peft_model = get_peft_model(model, lora_config(cfg, model))
+    adapted = {int(n.split(".layers.")[1].split(".")[0]) for n, _ in peft_model.named_parameters() if "lora_A" in n}
+    assert adapted == {2, 3}
+    everything = get_peft_model(LlamaForCausalLM(model.config), lora_config(replace(cfg, lora_layers=None), model))
+    assert {int(n.split(".layers.")[1].split(".")[0]) for n, _ in everything.named_parameters() if "lora_A" in n} == {0, 1, 2, 3}
