@@ -13,12 +13,15 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from raft import artifacts
 from raft.errors import RaftError
 from raft.index.corpus import SAMPLE_DOCS, SAMPLE_QUESTIONS
 from raft.models import offline
+
+if TYPE_CHECKING:
+    from raft.data.qa import QAItem
 
 log = logging.getLogger(__name__)
 
@@ -246,7 +249,7 @@ def _index(cfg: DemoConfig, out: Path) -> None:
     )
 
 
-def split_questions(cfg: DemoConfig) -> list[Any]:
+def split_questions(cfg: DemoConfig) -> list[QAItem]:
     """The QA file's questions, each with split train or test: the file's own split column (its validation
     rows count as training documents; `raft generate` carves validation from them), else a seeded split by
     document (`test_fraction` of the document groups)."""

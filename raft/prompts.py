@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
+
+from raft.documents import Document
 
 PROMPT_VERSION = "raft-prompt-v2"
 
@@ -30,14 +31,6 @@ SYSTEM_PROMPT = (
 STOP_STRINGS = ("\n<DOCUMENT", "\nQuestion:")
 
 _QUOTE_RE = re.compile(re.escape(BEGIN_QUOTE) + r"(.*?)" + re.escape(END_QUOTE), re.DOTALL)
-
-
-@dataclass(frozen=True)
-class Document:
-    """A document as shown to the model: a title and its text."""
-
-    title: str
-    text: str
 
 
 def _as_document(doc: Any) -> Document:

@@ -45,3 +45,70 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("tiny-model") / "model"
     build_tiny_model(TinyModelConfig(out=out, corpus=SAMPLE_DOCS, pretrain_steps=30, seed=0))
     return out
+
+
+# ---- helpers shared by the training tests ----------------------------------------------------------
+
+
+
+
+def make_dataset(
+    out: Path, n_train: int = 24, n_eval: int = 8, seed: int = 0, contract: dict | None = None
+) -> Path:
+    """A small RAFT dataset directory in the documented format, built from the bundled gold questions."""
+    import json
+    import random
+
+    from datasets import Dataset, DatasetDict
+
+    from raft import artifacts, prompts
+
+    rng = random.Random(seed)
+    items = [json.loads(line) for line in SAMPLE_QUESTIONS.read_text().splitlines()[: n_train + n_eval]]
+    passages = [(q["doc_id"], q["passage"]) for q in items]
+    rows = []
+    for i, q in enumerate(items):
+        distractors = rng.sample([p for p in passages if p[0] != q["doc_id"]], 2)
+        docs = [prompts.Document(q["doc_id"], q["passage"])] + [
+            prompts.Document(d, t) for d, t in distractors
+        ]
+        rng.shuffle(docs)
+        oracle_index = next(j for j, d in enumerate(docs) if d.title == q["doc_id"])
+        cot = f"The document says {prompts.format_quote(q['passage'])} {prompts.ANSWER_TAG} {q['answer']}"
+        rows.append(
+            {
+                "id": q["id"],
+                "question": q["question"],
+                "answer": q["answer"],
+                "cot_answer": cot,
+                "oracle_positions": [oracle_index],
+                "oracle_present": True,
+                "prompt": prompts.build_messages(q["question"], docs),
+                "completion": [{"role": "assistant", "content": cot}],
+                "split": "train" if i < n_train else "validation",
+            }
+        )
+    splits = DatasetDict(
+        train=Dataset.from_list([r for r in rows if r["split"] == "train"]),
+        validation=Dataset.from_list([r for r in rows if r["split"] == "validation"]),
+    )
+    out.mkdir(parents=True)
+    splits.save_to_disk(str(out / "hf"))
+    lineage = {"splits": {s: {"question_ids": [r["id"] for r in rows if r["split"] == s]} for s in ("train", "validation")}}
+    (out / "lineage.json").write_text(json.dumps(lineage))
+    artifacts.write_manifest(
+        out,
+        "dataset",
+        {"prompt": contract or prompts.contract(), "mode": "raft", "settings": {"distractors": 2, "seed": seed}},
+    )
+    return out
+
+
+def small_cfg(dataset: Path, out: Path, base: Path, **kw):
+    """A few-step TrainConfig: tiny batches, frequent eval/checkpoints."""
+    from raft.train.config import TrainConfig
+
+    values = dict(dataset=dataset, out=out, base_model=str(base), max_steps=6, batch_size=4, grad_accum=1)
+    values.update(eval_steps=3, logging_steps=1, lr=2e-3, max_length=512, lora_r=4, lora_alpha=8)
+    values.update(kw)
+    return TrainConfig(**values)

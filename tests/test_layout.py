@@ -103,3 +103,10 @@ def test_over_limit_names_a_long_file(tmp_path) -> None:
 def test_no_module_over_limit() -> None:
     too_long = over_limit([_path(m) for m in _modules()], ROOT)
     assert not too_long, f"split these modules (at most {LINE_LIMIT} lines each): " + ", ".join(too_long)
+
+
+def test_one_document_type() -> None:
+    homes = [m for m in _modules() if any(
+        isinstance(n, ast.ClassDef) and n.name == "Document" for n in ast.walk(ast.parse(_path(m).read_text()))
+    )]  # fmt: skip
+    assert homes == ["raft.documents"]

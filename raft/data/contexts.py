@@ -11,9 +11,12 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from raft.data.qa import answer_matcher
+
+if TYPE_CHECKING:
+    from raft.index.retriever import Retriever
 
 STRATEGIES = ("hard", "random", "mixed")
 
@@ -48,7 +51,7 @@ class Context:
     shortfall: int
 
 
-def mine_hard(pool: ChunkPool, retriever: Any, questions: list[str], k: int, depth: int) -> list[list[int]]:
+def mine_hard(pool: ChunkPool, retriever: Retriever, questions: list[str], k: int, depth: int) -> list[list[int]]:
     """Ranked candidate positions per question from one batched FAISS search (`depth` deep)."""
     hits = retriever.search_batch(questions, k=min(depth, len(pool)))
     return [[pool.position[str(h.chunk_id)] for h in row] for row in hits]

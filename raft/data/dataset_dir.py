@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from raft import artifacts, prompts
 from raft.data.config import GenerateConfig
@@ -16,6 +16,9 @@ from raft.data.rows import ABSTAINED, COLUMNS, Dropped, Row
 from raft.errors import RaftError
 from raft.quotes import EXACT, REPAIRED
 from raft.splits import DATASET_SPLITS, TEST
+
+if TYPE_CHECKING:
+    from raft.index.retriever import Retriever
 
 KIND = "dataset"
 
@@ -74,7 +77,7 @@ def write_dataset(cfg, results, plan: Plan, settings, fp, retriever, teacher) ->
     return manifest
 
 
-def make_lineage(cfg: GenerateConfig, by_split: dict[str, list[Row]], plan: Plan, retriever: Any) -> dict[str, Any]:
+def make_lineage(cfg: GenerateConfig, by_split: dict[str, list[Row]], plan: Plan, retriever: Retriever) -> dict[str, Any]:
     """Which questions and documents went where: what `raft eval` checks a model's test questions against."""
     splits: dict[str, Any] = {}
     for split, rows in by_split.items():

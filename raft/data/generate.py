@@ -17,7 +17,7 @@ import json
 import logging
 from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from raft import artifacts, prompts
 from raft.data.config import GenerateConfig, validate
@@ -28,6 +28,9 @@ from raft.data.plan import plan_questions, teacher_chunks
 from raft.data.rows import Checkpoint, RowMaker
 from raft.data.teacher import DeterministicTeacher, LocalTeacher, OpenAITeacher, Teacher
 from raft.errors import RaftError
+
+if TYPE_CHECKING:
+    from raft.index.retriever import Retriever
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +51,7 @@ def make_teacher(cfg: GenerateConfig) -> Teacher:
     return LocalTeacher(cfg.teacher, cfg.device, max_new_tokens=cfg.teacher_max_new_tokens)
 
 
-def settings_fingerprint(cfg: GenerateConfig, retriever: Any) -> tuple[str, dict[str, Any]]:
+def settings_fingerprint(cfg: GenerateConfig, retriever: Retriever) -> tuple[str, dict[str, Any]]:
     """A hash of everything that determines the output (settings, index, QA file, prompt contract)."""
     settings = {f.name: getattr(cfg, f.name) for f in fields(cfg) if f.name not in _RUN_ONLY}
     settings = json.loads(json.dumps(settings, default=str))
@@ -68,7 +71,7 @@ def load_retriever(index: Path, device: str | None = None, backend: str | None =
 
 
 def generate_dataset(
-    cfg: GenerateConfig, retriever: Any = None, teacher: Teacher | None = None
+    cfg: GenerateConfig, retriever: Retriever | None = None, teacher: Teacher | None = None
 ) -> dict[str, Any]:
     """Build DATASET_DIR from the settings; returns the manifest (or, with dry_run, the cost estimate)."""
     validate(cfg)
@@ -144,7 +147,7 @@ def _progress(batches, total: int, size: int):
             bar.update(len(batch))
 
 
-def estimate(cfg: GenerateConfig, retriever: Any) -> dict[str, Any]:
+def estimate(cfg: GenerateConfig, retriever: Retriever) -> dict[str, Any]:
     """What a run would cost: teacher calls and approximate tokens (4 characters per token)."""
     if cfg.qa is not None:
         items = read_qa(cfg.qa)

@@ -18,6 +18,7 @@ from typing import Any
 from raft import splits
 from raft.data.qa import QAItem
 from raft.errors import RaftError, json_error
+from raft.jsonl import read_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -81,24 +82,7 @@ def read_qa(path: str | Path) -> list[QAItem]:
 
 
 def _jsonl_records(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
-    errors, records = [], []
-    with path.open(encoding="utf-8-sig") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                errors.append(f"line {n}: {json_error(exc)}")
-                continue
-            if not isinstance(rec, dict):
-                errors.append(f"line {n}: not a JSON object")
-                continue
-            records.append((n, rec))
-    if errors:
-        shown = "; ".join(errors[:10]) + (f"; and {len(errors) - 10} more" if len(errors) > 10 else "")
-        raise RaftError(f"{path}: {len(errors)} broken line(s): {shown}; fix or remove them")
-    return records
+    return read_jsonl(path)
 
 
 def _csv_records(path: Path) -> list[tuple[int, dict[str, Any]]]:

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from raft.data.qa import QAItem, contains, is_locating
+
+if TYPE_CHECKING:
+    from raft.index.chunking import Chunk
+    from raft.index.retriever import Retriever
 
 # A label answer whose named documents hold at most this many chunks takes them all as its oracle.
 MAX_LABEL_ORACLE_CHUNKS = 3
@@ -47,8 +51,8 @@ def prefix_map(doc_ids: Iterable[str]) -> dict[str, list[str]]:
 
 
 def resolve_oracles(
-    items: list[QAItem], retriever: Any
-) -> tuple[list[tuple[QAItem, tuple[Any, ...]]], list[tuple[QAItem, str]]]:
+    items: list[QAItem], retriever: Retriever
+) -> tuple[list[tuple[QAItem, tuple[Chunk, ...]]], list[tuple[QAItem, str]]]:
     """Match each item to its oracle chunks; return (matched, unmatched-with-reason), both in input order.
 
     Oracle chunks = the chunks named by chunk_ids; else, for each named document, the chunk containing the
@@ -86,7 +90,7 @@ _USE_TEXT = "use oracle text"
 
 
 def _resolve_direct(
-    it: QAItem, by_id: dict[str, Any], retriever: Any, doc_ids: set[str], by_prefix: dict[str, list[str]]
+    it: QAItem, by_id: dict[str, Chunk], retriever: Retriever, doc_ids: set[str], by_prefix: dict[str, list[str]]
 ) -> tuple[list[Any], str | None, list[list[Any]]]:
     """(chunks decided, failure reason or _USE_TEXT, candidate lists that similarity must decide)."""
     if it.chunk_ids:
@@ -146,7 +150,7 @@ def _containing(chunks: list[Any], needle: str, first_sentence: bool = True) -> 
 
 
 def _most_similar(
-    items: list[QAItem], pending: list[tuple[int, list[Any]]], retriever: Any, found: list[list[Any]]
+    items: list[QAItem], pending: list[tuple[int, list[Chunk]]], retriever: Retriever, found: list[list[Chunk]]
 ) -> None:
     """Within each candidate list, the chunk closest to its item's question (one embed call per side)."""
     if not pending:
@@ -163,9 +167,9 @@ def _most_similar(
 def _match_text(
     items: list[QAItem],
     pending: list[int],
-    retriever: Any,
-    by_id: dict[str, Any],
-    found: list[list[Any]],
+    retriever: Retriever,
+    by_id: dict[str, Chunk],
+    found: list[list[Chunk]],
     failed: list[str | None],
     k: int = 10,
 ) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from raft.data.config import GenerateConfig
 from raft.data.loaders import read_qa
@@ -16,6 +16,10 @@ from raft.data.rows import Checkpoint, Question
 from raft.data.teacher import Teacher
 from raft.errors import RaftError
 from raft.splits import SPLITS, TEST, TRAIN, VALIDATION, split_groups
+
+if TYPE_CHECKING:
+    from raft.index.chunking import Chunk
+    from raft.index.retriever import Retriever
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +39,7 @@ class Plan:
     conflicts: int
 
 
-def plan_questions(cfg: GenerateConfig, retriever: Any, teacher: Teacher, ckpt: Checkpoint) -> Plan:
+def plan_questions(cfg: GenerateConfig, retriever: Retriever, teacher: Teacher, ckpt: Checkpoint) -> Plan:
     """Questions from the QA file (or the teacher), each with its split; test questions set aside."""
     doc_ids = {c.doc_id for c in retriever.chunks}
     by_prefix = prefix_map(doc_ids)
@@ -65,7 +69,7 @@ def plan_questions(cfg: GenerateConfig, retriever: Any, teacher: Teacher, ckpt: 
     return _plan(questions, Counter({"oracle_not_found": len(unmatched)} if unmatched else {}), conflicts)
 
 
-def record_docs(item: QAItem, oracles: tuple[Any, ...], doc_ids: set[str], by_prefix: dict) -> frozenset[str]:
+def record_docs(item: QAItem, oracles: tuple[Chunk, ...], doc_ids: set[str], by_prefix: dict) -> frozenset[str]:
     """Every index document of the record a question's oracle belongs to (held out together with it)."""
     docs = {c.doc_id for c in oracles}
     for name in (item.group, *item.doc_ids):
@@ -108,7 +112,7 @@ def _teacher_plan(cfg, retriever, teacher, ckpt, doc_ids, by_prefix) -> Plan:
                 test_docs, plan.dropped, 0)  # fmt: skip
 
 
-def teacher_chunks(cfg: GenerateConfig, retriever: Any) -> list[Any]:
+def teacher_chunks(cfg: GenerateConfig, retriever: Retriever) -> list[Chunk]:
     """The chunks the teacher writes questions for: long enough ones, sampled to --max-chunks by seed."""
     import random
 

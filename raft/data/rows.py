@@ -14,14 +14,18 @@ import random
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from raft import prompts
 from raft.data.contexts import ChunkPool, TokenBudget, assemble, mine_hard
 from raft.data.qa import QAItem, is_locating
-from raft.data.teacher import AnswerRequest, DeterministicTeacher
+from raft.data.teacher import AnswerRequest, DeterministicTeacher, Teacher
 from raft.errors import RaftError
 from raft.quotes import INVALID, check_quotes
+
+if TYPE_CHECKING:
+    from raft.data.config import GenerateConfig
+    from raft.index.retriever import Retriever
 
 ABSTAIN_COT = "None of the documents addresses this question, so it cannot be answered from them."
 ABSTAINED = "abstain"  # the quote status of a row whose target is the abstention (it has no quote)
@@ -95,7 +99,12 @@ class RowMaker:
     """
 
     def __init__(
-        self, cfg: Any, retriever: Any, pool: ChunkPool, teacher: Any, excluded_docs: dict[str, frozenset[str]]
+        self,
+        cfg: GenerateConfig,
+        retriever: Retriever,
+        pool: ChunkPool,
+        teacher: Teacher,
+        excluded_docs: dict[str, frozenset[str]],
     ) -> None:
         self.cfg, self.retriever, self.pool, self.teacher = cfg, retriever, pool, teacher
         self.excluded_docs = excluded_docs

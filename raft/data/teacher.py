@@ -17,11 +17,14 @@ import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from raft.data.qa import contains, is_locating
 from raft.errors import RaftError
 from raft.prompts import ANSWER_TAG, BEGIN_QUOTE, END_QUOTE, format_quote
+
+if TYPE_CHECKING:
+    from raft.serve.decoding import Generator
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +155,7 @@ class ChatTeacher:
     """An LLM teacher over a `raft.serve.decoding.Generator` (local weights or an HTTP endpoint)."""
 
     def __init__(
-        self, generator: Any, concurrency: int = 1, batch_size: int = 8, max_new_tokens: int = 512
+        self, generator: Generator, concurrency: int = 1, batch_size: int = 8, max_new_tokens: int = 512
     ) -> None:
         from raft.serve.generators import DecodingConfig
 

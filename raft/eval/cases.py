@@ -5,19 +5,25 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from raft.eval import metrics
+from raft.eval.records import QuestionRow, SystemOutput
+
+if TYPE_CHECKING:
+    from raft.data.qa import QAItem
+    from raft.index.chunking import Chunk
+    from raft.index.retriever import Hit, Retriever
 
 
 @dataclass(frozen=True)
 class Case:
     """One evaluated question: the QA item, its oracle chunks and their documents, the retrieved hits."""
 
-    item: Any
-    oracles: tuple[Any, ...]
+    item: QAItem
+    oracles: tuple[Chunk, ...]
     oracle_docs: frozenset[str]
-    hits: tuple[Any, ...]
+    hits: tuple[Hit, ...]
 
     def answer_chunks(self, context: Sequence[Any]) -> list[Any]:
         """The context chunks that hold the answer: an oracle chunk, or any chunk containing the gold answer."""
@@ -32,7 +38,7 @@ class Case:
         ]
 
 
-def make_cases(pairs: Sequence[tuple[Any, tuple[Any, ...]]], retriever: Any, k: int, hybrid: bool | None) -> list[Case]:
+def make_cases(pairs: Sequence[tuple[QAItem, tuple[Chunk, ...]]], retriever: Retriever, k: int, hybrid: bool | None) -> list[Case]:
     """Retrieve for every matched question and name its oracle documents (every document of its oracle chunks)."""
     hits = retriever.search_batch([q.question for q, _ in pairs], k=k, hybrid=hybrid)
     return [
@@ -73,34 +79,34 @@ def score_rows(
     outputs: dict,
     labels: bool,
     flags: Sequence[dict[str, list[str]]],
-) -> list[dict]:
+) -> list[QuestionRow]:
     """One row per (condition, question): ids, contexts, overlap flags, and every system's output and scores."""
     rows = []
     for condition, ctxs in contexts.items():
         for i, case in enumerate(cases):
             ctx = ctxs[i]
             holding = case.answer_chunks(ctx)
-            row = {
-                "id": case.item.id,
-                "condition": condition,
-                "question": case.item.question,
-                "gold": case.item.answer,
-                "oracle_doc_ids": sorted(case.oracle_docs),
-                "oracle_ids": [c.chunk_id for c in case.oracles],
-                "retrieved_ids": [h.chunk_id for h in case.hits],
-                "oracle_rank": metrics.oracle_rank([h.chunk_id for h in case.hits], {c.chunk_id for c in case.answer_chunks(case.hits)}),
-                "context_ids": [c.chunk_id for c in ctx],
-                "answer_chunk_ids": [c.chunk_id for c in holding],
-                "oracle_in_context": bool(holding),
-                "overlap": flags[i]["trained"],
-                "pretrain_overlap": flags[i]["pretrained"],
-                "systems": {},
-            }
+            row = QuestionRow(
+                id=case.item.id,
+                condition=condition,
+                question=case.item.question,
+                gold=case.item.answer,
+                oracle_doc_ids=sorted(case.oracle_docs),
+                oracle_ids=[c.chunk_id for c in case.oracles],
+                retrieved_ids=[h.chunk_id for h in case.hits],
+                oracle_rank=metrics.oracle_rank([h.chunk_id for h in case.hits], {c.chunk_id for c in case.answer_chunks(case.hits)}),
+                context_ids=[c.chunk_id for c in ctx],
+                answer_chunk_ids=[c.chunk_id for c in holding],
+                oracle_in_context=bool(holding),
+                overlap=flags[i]["trained"],
+                pretrain_overlap=flags[i]["pretrained"],
+                systems={},
+            )
             for name, by_condition in outputs.items():
                 raw, finish = by_condition[condition][i]
                 scores = metrics.score_output(
                     raw, case.item.answer, [c.text for c in ctx], [c.text for c in holding], labels, finish
                 )
-                row["systems"][name] = {"raw": raw, "finish_reason": finish, **scores}
+                row["systems"][name] = SystemOutput(raw=raw, finish_reason=finish, **scores)
             rows.append(row)
     return rows

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from raft import artifacts
 from raft.errors import RaftError
 from raft.eval.lineage import Lineage
+from raft.jsonl import read_jsonl
+
+if TYPE_CHECKING:
+    from raft.data.qa import QAItem
 
 
-def load_questions(path: Path, split: str | None, limit: int | None, held_out: Lineage | None = None) -> list[Any]:
+def load_questions(path: Path, split: str | None, limit: int | None, held_out: Lineage | None = None) -> list[QAItem]:
     """Questions of one split from a QA file (raft.data.loaders.read_qa) or a RAFT dataset directory's validation split.
 
     A file without a split column has no test split of its own: `--split test` then means the questions
@@ -58,31 +61,28 @@ def load_questions(path: Path, split: str | None, limit: int | None, held_out: L
     return items[:limit] if limit else items
 
 
-def _dataset_questions(path: Path) -> list[Any]:
+def _dataset_questions(path: Path) -> list[QAItem]:
     """One QAItem per distinct question of a `raft generate` dataset's validation split."""
     from raft.data.qa import QAItem
     from raft.splits import VALIDATION
 
     artifacts.read_manifest(path, "dataset", "raft generate INDEX -o DATASET_DIR")
     items, seen = [], set()
-    with open(path / f"{VALIDATION}.jsonl", encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            row = json.loads(line)
-            if row["id"] in seen:
-                continue
-            seen.add(row["id"])
-            items.append(
-                QAItem(
-                    id=str(row["id"]),
-                    question=row["question"],
-                    answer=row.get("answer"),
-                    doc_ids=tuple(row.get("oracle_doc_ids") or ()),
-                    chunk_ids=tuple(row.get("oracle_ids") or ()),
-                    oracle_text=None,
-                    split=None,  # the directory's validation split, already chosen
-                    line=line_no,
-                )
+    fix = "rebuild the dataset with `raft generate INDEX -o DATASET_DIR --overwrite`"
+    for line_no, row in read_jsonl(path / f"{VALIDATION}.jsonl", required=("id", "question"), fix=fix):
+        if row["id"] in seen:
+            continue
+        seen.add(row["id"])
+        items.append(
+            QAItem(
+                id=str(row["id"]),
+                question=row["question"],
+                answer=row.get("answer"),
+                doc_ids=tuple(row.get("oracle_doc_ids") or ()),
+                chunk_ids=tuple(row.get("oracle_ids") or ()),
+                oracle_text=None,
+                split=None,  # the directory's validation split, already chosen
+                line=line_no,
             )
+        )
     return items

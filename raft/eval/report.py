@@ -10,6 +10,7 @@ from typing import Any
 
 from raft import artifacts
 from raft.eval import metrics
+from raft.eval.records import EvalReport, QuestionRow, Summary
 
 TITLES = {
     "em_strict": "Exact match (tagged)",
@@ -42,10 +43,10 @@ def main_metrics(labels: bool) -> list[str]:
     return ["em_strict", "f1_strict", "em_lenient", "f1_lenient"]
 
 
-def summarize(rows: list[dict], names: Sequence[str], k: int, labels: bool, seed: int, n_boot: int) -> dict:
+def summarize(rows: list[QuestionRow], names: Sequence[str], k: int, labels: bool, seed: int, n_boot: int) -> Summary:
     """Per system and condition aggregates (with CIs and an oracle-retrieved breakdown), paired differences,
     retrieval scores and the closed-book regression verdict."""
-    result: dict[str, Any] = {"systems": {}, "differences": [], "retrieval": {}, "closed_book_regression": []}
+    result = Summary(systems={}, differences=[], retrieval={}, closed_book_regression=[])
     retrieved = [r for r in rows if r["condition"] == "retrieved"]
     if retrieved:
         ranks = [r["oracle_rank"] for r in retrieved]
@@ -79,13 +80,13 @@ def summarize(rows: list[dict], names: Sequence[str], k: int, labels: bool, seed
     return result
 
 
-def _paired(rows: list[dict], a: str, b: str, metric: str, seed: int, n_boot: int) -> dict[str, float]:
+def _paired(rows: list[QuestionRow], a: str, b: str, metric: str, seed: int, n_boot: int) -> dict[str, float]:
     pairs = [(r["systems"][a][metric], r["systems"][b][metric]) for r in rows]
     pairs = [p for p in pairs if None not in p]
     return metrics.paired_bootstrap([x for x, _ in pairs], [y for _, y in pairs], n_boot, seed)
 
 
-def regression_verdicts(rows: list[dict], names: Sequence[str], labels: bool, seed: int, n_boot: int) -> list[dict]:
+def regression_verdicts(rows: list[QuestionRow], names: Sequence[str], labels: bool, seed: int, n_boot: int) -> list[dict]:
     """Each tuned system against its base on closed-book questions: did tuning make it forget what it knew?
 
     The base is the system named base or rag (else the first). "regressed" when the 95% CI of
@@ -103,7 +104,7 @@ def regression_verdicts(rows: list[dict], names: Sequence[str], labels: bool, se
     return verdicts
 
 
-def _aggregate(rows: list[dict], name: str, labels: bool, seed: int, n_boot: int) -> dict[str, Any]:
+def _aggregate(rows: list[QuestionRow], name: str, labels: bool, seed: int, n_boot: int) -> dict[str, Any]:
     scores = [r["systems"][name] for r in rows]
     out: dict[str, Any] = {"n": len(rows)}
     for metric in main_metrics(labels):
@@ -129,7 +130,7 @@ def comparison_pairs(names: Sequence[str]) -> list[tuple[str, str]]:
 
 
 def write_report(
-    out: Path, report: dict[str, Any], rows: list[dict[str, Any]], overwrite: bool = False
+    out: Path, report: EvalReport, rows: list[QuestionRow], overwrite: bool = False
 ) -> Path:
     """Write every report file into a staging dir, then the manifest, then move it into place."""
     with artifacts.staging_dir(Path(out), overwrite) as tmp:
@@ -159,7 +160,7 @@ def _with_ci(stats: dict[str, Any], metric: str) -> str:
     return f"{_pct(stats[metric])} [{_pct(ci[0])}, {_pct(ci[1])}]" if ci else _pct(stats[metric])
 
 
-def result_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+def result_rows(report: EvalReport) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the main table: one row per condition and system (percentages, 95% CI)."""
     shown = main_metrics(report["labels"])
     header = ["condition", "system", *[SHORT[m] for m in shown]]
@@ -189,7 +190,7 @@ def result_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def difference_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+def difference_rows(report: EvalReport) -> tuple[list[str], list[list[str]]]:
     header = ["condition", "difference", "metric", "Δ (points)", "95% CI", "P(Δ ≤ 0)", "n"]
     rows = []
     for d in report["differences"]:
@@ -212,7 +213,7 @@ def _scale(d: dict[str, Any]) -> float:
     return 1.0 if d["metric"] == "truthfulness" else 100.0
 
 
-def verdict_lines(report: dict[str, Any]) -> list[str]:
+def verdict_lines(report: EvalReport) -> list[str]:
     return [
         f"closed book, {v['system']} vs {v['baseline']} ({v['metric']}): {v['verdict']} "
         f"(Δ {100 * v['diff']:+.1f} [{100 * v['low']:+.1f}, {100 * v['high']:+.1f}])"
@@ -220,7 +221,7 @@ def verdict_lines(report: dict[str, Any]) -> list[str]:
     ]
 
 
-def format_table(report: dict[str, Any]) -> str:
+def format_table(report: EvalReport) -> str:
     """A plain-text table for the terminal."""
     parts = []
     for header, rows in (result_rows(report), difference_rows(report)):
@@ -250,7 +251,7 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def render_markdown(report: dict[str, Any]) -> str:
+def render_markdown(report: EvalReport) -> str:
     """report.md: results, differences, retrieval, cost, skipped questions, configuration."""
     cfg, q = report["config"], report["questions"]
     systems = "\n".join(
@@ -314,7 +315,7 @@ def _secs(value: float | None) -> str:
     return "–" if value is None else f"{value:.3f}"
 
 
-def plot_chart(report: dict[str, Any], path: Path) -> None:
+def plot_chart(report: EvalReport, path: Path) -> None:
     """Bar chart of the main metrics per condition and system, with 95% CI error bars."""
     import matplotlib
 

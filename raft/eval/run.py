@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from raft import artifacts, prompts
 from raft.errors import RaftError
@@ -26,14 +26,18 @@ from raft.eval.cases import build_contexts, make_cases, score_rows
 from raft.eval.config import EvalConfig, check_config
 from raft.eval.lineage import Lineage, check_overlap, overlap_flags, read_lineage
 from raft.eval.questions import load_questions
+from raft.eval.records import EvalReport, QuestionCounts, Unmatched
 from raft.eval.systems import SystemSpec, resolve_systems, run_systems
+
+if TYPE_CHECKING:
+    from raft.index.retriever import Retriever
 
 log = logging.getLogger(__name__)
 
 
 def run_eval(
-    cfg: EvalConfig, retriever: Any = None, loader: Callable[..., Any] | None = None
-) -> dict[str, Any]:
+    cfg: EvalConfig, retriever: Retriever | None = None, loader: Callable[..., Any] | None = None
+) -> EvalReport:
     """Run the whole evaluation and write REPORT_DIR; returns the report (also in report.json).
 
     `retriever` (an already loaded index) and `loader` (instead of `load_generator`) are optional.
@@ -74,22 +78,23 @@ def run_eval(
     outputs, cost = run_systems(specs, convs, cfg, loader)
     labels = metrics.is_label_set([q.answer for q, _ in pairs])
     rows = score_rows(cases, contexts, outputs, labels, flags)
-    report = eval_report.summarize(rows, [s.name for s in specs], cfg.k, labels, cfg.seed, cfg.bootstrap)
+    summary = eval_report.summarize(rows, [s.name for s in specs], cfg.k, labels, cfg.seed, cfg.bootstrap)
     config = _config_record(cfg, specs, retriever.manifest, pairs)
-    report.update(
+    report = EvalReport(
+        **summary,
         config=config,
         config_hash=config["hash"],
         labels=labels,
         cost=cost,
-        questions={
-            "total": len(items),
-            "evaluated": len(pairs),
-            "unmatched": len(unmatched),
-            "overlap": {s.name: sum(s.name in f["trained"] for f in flags) for s in specs},
-            "pretrain_overlap": {s.name: sum(s.name in f["pretrained"] for f in flags) for s in specs},
-        },
+        questions=QuestionCounts(
+            total=len(items),
+            evaluated=len(pairs),
+            unmatched=len(unmatched),
+            overlap={s.name: sum(s.name in f["trained"] for f in flags) for s in specs},
+            pretrain_overlap={s.name: sum(s.name in f["pretrained"] for f in flags) for s in specs},
+        ),
         lineage={name: list(lin.sources) for name, lin in lineages.items()},
-        unmatched=[{"id": q.id, "line": q.line, "reason": why} for q, why in unmatched],
+        unmatched=[Unmatched(id=q.id, line=q.line, reason=why) for q, why in unmatched],
     )
     eval_report.write_report(cfg.out, report, rows, cfg.overwrite)
     return report

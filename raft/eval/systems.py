@@ -10,12 +10,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from raft import artifacts
 from raft.errors import RaftError
 from raft.eval.config import EvalConfig
 from raft.serve.generators import DecodingConfig
+
+if TYPE_CHECKING:
+    from raft.serve.decoding import Generator
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +98,7 @@ def resolve_systems(cfg: EvalConfig) -> list[SystemSpec]:
     return specs
 
 
-def _ttft(generator: Any, conversations: Sequence[list[dict]], decoding: DecodingConfig) -> float | None:
+def _ttft(generator: Generator, conversations: Sequence[list[dict]], decoding: DecodingConfig) -> float | None:
     """Median seconds to the first streamed text piece over a few questions, one at a time."""
     times = []
     for messages in conversations:

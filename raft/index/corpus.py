@@ -15,7 +15,6 @@ Documents stream out one at a time, so a large corpus is never held in memory.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import logging
@@ -25,7 +24,9 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
+from raft.documents import Document
 from raft.errors import RaftError, json_error
+from raft.jsonl import decode_utf8, jsonl_rows
 
 log = logging.getLogger(__name__)
 
@@ -44,22 +45,6 @@ ID_COLUMNS = ("id", "doc_id", "document_id", "_id", "uid")
 SAMPLE_DIR = Path(__file__).resolve().parents[2] / "corpora" / "helpdesk"
 SAMPLE_DOCS = SAMPLE_DIR / "docs"
 SAMPLE_QUESTIONS = SAMPLE_DIR / "questions.jsonl"
-
-
-@dataclass(frozen=True)
-class Document:
-    """One source document: `text` is what chunk offsets point into."""
-
-    doc_id: str
-    title: str
-    text: str
-    source: str
-
-    @property
-    def content_hash(self) -> str:
-        """Hash of everything that shapes this document's chunks (used by incremental updates)."""
-        blob = json.dumps([self.doc_id, self.title, self.source, self.text]).encode()
-        return hashlib.sha256(blob).hexdigest()[:24]
 
 
 @dataclass(frozen=True)
@@ -127,7 +112,7 @@ class Corpus:
         base_id = rel[: -len(path.suffix)] if path.suffix else rel
         try:
             if suffix in ROW_SUFFIXES:
-                rows = read_jsonl_rows(path) if suffix == ".jsonl" else read_csv_rows(path)
+                rows = jsonl_rows(path) if suffix == ".jsonl" else read_csv_rows(path)
                 yield from self._rows(rows, path, rel, base_id)
                 return
             if suffix == ".json":
@@ -187,7 +172,7 @@ class Corpus:
         except json.JSONDecodeError as exc:
             if exc.msg != "Extra data":
                 raise SkipFile(f"invalid JSON at line {exc.lineno} ({json_error(exc)})") from None
-            yield from self._rows(read_jsonl_rows(path), path, rel, base_id)  # JSON Lines named .json
+            yield from self._rows(jsonl_rows(path), path, rel, base_id)  # JSON Lines named .json
             return
         if is_squad(data):
             yield from self._squad(data["data"], rel)
@@ -252,12 +237,10 @@ class Corpus:
 
 def decode_text(data: bytes) -> str:
     """UTF-8 text (BOM tolerated); binary or undecodable bytes raise SkipFile."""
-    if b"\x00" in data[:8192]:
-        raise SkipFile("binary file (NUL bytes)")
     try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise SkipFile(f"not UTF-8 text (bad byte at offset {exc.start})") from None
+        return decode_utf8(data)
+    except ValueError as exc:
+        raise SkipFile(str(exc)) from None
 
 
 def title_from_name(path: Path) -> str:
@@ -368,23 +351,6 @@ def is_pubmedqa(data: object) -> bool:
         and bool(data)
         and all(isinstance(rec, dict) and "CONTEXTS" in rec for rec in data.values())
     )
-
-
-def read_jsonl_rows(path: Path) -> Iterator[tuple[int, dict | str]]:
-    """(line number, row dict) per non-blank line; a broken line yields its reason as a str."""
-    with path.open("rb") as fh:
-        for line, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            try:
-                row = json.loads(decode_text(raw))
-            except SkipFile as exc:
-                yield line, str(exc)
-                continue
-            except json.JSONDecodeError as exc:
-                yield line, f"invalid JSON ({json_error(exc)})"
-                continue
-            yield line, row if isinstance(row, dict) else "not a JSON object"
 
 
 def read_csv_rows(path: Path) -> Iterator[tuple[int, dict | str]]:

@@ -18,9 +18,12 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from raft.errors import RaftError
+
+if TYPE_CHECKING:
+    from raft.index.retriever import Retriever
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +109,7 @@ def corpus_dir(manifest: dict) -> Path:
 
 
 def add_documents(
-    retriever: Any,
+    retriever: Retriever,
     files: Sequence[Path],
     policy: UploadPolicy = UploadPolicy(),
     names: Sequence[str] | None = None,

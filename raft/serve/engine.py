@@ -17,11 +17,15 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from raft.errors import RaftError
 from raft.prompts import build_messages, extract_answer
 from raft.serve.citations import Citation, CitationRenderer
+
+if TYPE_CHECKING:
+    from raft.index.retriever import Retriever
+    from raft.serve.decoding import Generator
 
 log = logging.getLogger(__name__)
 
@@ -161,8 +165,8 @@ class ChatEngine:
     state, and a document upload swaps the retriever atomically under a lock.
     """
 
-    retriever: Any
-    generators: dict[str, Any]
+    retriever: Retriever
+    generators: dict[str, Generator]
     limits: EngineLimits = field(default_factory=EngineLimits)
     _upload_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 

@@ -17,7 +17,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from raft.errors import RaftError, json_error
+from raft.errors import RaftError
+from raft.jsonl import read_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -75,23 +76,8 @@ def read_feedback(path: Path) -> list[dict[str, Any]]:
     path = Path(path)
     if not path.is_file():
         raise RaftError(f"feedback file {path} does not exist; `raft chat INDEX --feedback FILE` writes it")
-    rows, problems = [], []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            problems.append(f"line {n}: not JSON ({json_error(exc)})")
-            continue
-        missing = [k for k in ("rating", "question", "answer") if not isinstance(row, dict) or k not in row]
-        if missing:
-            problems.append(f"line {n}: missing {', '.join(missing)}")
-            continue
-        rows.append(row)
-    if problems:
-        raise RaftError(f"{path} has broken lines ({'; '.join(problems[:5])}); fix or delete them")
-    return rows
+    rows = read_jsonl(path, required=("rating", "question", "answer"), fix="fix or delete them")
+    return [row for _, row in rows]
 
 
 def _qa_row(row: dict[str, Any]) -> dict[str, Any]:

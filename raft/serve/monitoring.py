@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from raft.errors import RaftError
+from raft.jsonl import jsonl_rows
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120)
 FAST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -161,11 +162,5 @@ def read_request_log(path: Path) -> list[dict[str, Any]]:
     for f in [*files, path]:
         if not f.is_file():
             continue
-        for line in f.read_text(encoding="utf-8").splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(row, dict):
-                rows.append(row)
+        rows += [row for _, row in jsonl_rows(f) if isinstance(row, dict)]
     return rows

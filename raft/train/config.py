@@ -9,6 +9,7 @@ from typing import Any
 
 from raft.errors import RaftError
 
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 METHODS = ("sft", "dpo", "kto")
 
 

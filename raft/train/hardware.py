@@ -76,6 +76,29 @@ def trainer_args(cfg: TrainConfig, hw: dict[str, Any], has_eval: bool) -> dict[s
     )
 
 
+def trainer_callbacks(cfg: TrainConfig, args: Any, has_eval: bool, extra: list[Any]) -> list[Any]:
+    """The callbacks every raft trainer gets: the training log, the caller's own, early stopping on validation."""
+    from transformers import EarlyStoppingCallback
+
+    from raft.train import log as trainlog
+
+    callbacks = [trainlog.make_log_callback(cfg.out / trainlog.LOG_FILE), *extra]
+    if has_eval and cfg.early_stopping_patience > 0 and args.load_best_model_at_end:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
+    return callbacks
+
+
+def show_progress(trainer: Any, args: Any) -> Any:
+    """Replace transformers' progress bars with raft's (unless tqdm is disabled); returns the trainer."""
+    from transformers.trainer_callback import ProgressCallback
+
+    from raft.train import log as trainlog
+
+    if not args.disable_tqdm:
+        trainer.remove_callback(ProgressCallback)
+        trainer.add_callback(trainlog.make_progress_callback())
+    return trainer
+
 def sft_config(cfg: TrainConfig, hw: dict[str, Any], has_eval: bool) -> Any:
     """TRL SFTConfig for this run: completion-only loss, eval + best checkpoint when there is an eval split."""
     from trl import SFTConfig

@@ -15,7 +15,7 @@ from raft.models import offline
 from raft.splits import VALIDATION
 from raft.train import log as trainlog
 from raft.train.config import TrainConfig
-from raft.train.inputs import load_tokenizer
+from raft.train.inputs import check_lengths, load_tokenizer
 
 CHECKPOINTS = "checkpoints"
 
@@ -30,6 +30,23 @@ RESUME_FREE = {"out", "overwrite", "merge", "keep_checkpoints", "trust_remote_co
 def config_record(cfg: TrainConfig) -> dict[str, Any]:
     return {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(cfg).items()}
 
+
+
+def prepare(cfg: TrainConfig, hw: dict[str, Any], stats: dict[str, Any]) -> tuple[Any, str | None]:
+    """What every trainer (SFT, DPO, KTO) does before training: refuse answers that `max_length` would cut,
+    join the process group, claim MODEL_DIR (rank 0 writes train_config.json and trims the log to the
+    checkpoint); returns (accelerate state, checkpoint to resume from or None)."""
+    from accelerate import PartialState
+
+    check_lengths(stats, cfg.max_length)
+    state = PartialState(cpu=not hw["cuda"])  # on CPU, several processes make a gloo group
+    resume = prepare_out_dir(cfg, state.is_main_process)
+    state.wait_for_everyone()
+    if state.is_main_process:
+        cfg.out.mkdir(parents=True, exist_ok=True)
+        artifacts.write_json_atomic(cfg.out / "train_config.json", config_record(cfg))
+        trim_log(cfg.out, resume)
+    return state, resume
 
 def prepare_out_dir(cfg: TrainConfig, is_main: bool) -> str | None:
     """Refuse a finished MODEL_DIR without --overwrite; return the checkpoint to resume from, if any."""

@@ -26,9 +26,9 @@ from typing import Any
 
 from raft import artifacts, prompts
 from raft.errors import RaftError
+from raft.jsonl import read_jsonl
 from raft.splits import VALIDATION
-from raft.train import log as trainlog
-from raft.train.inputs import check_lengths, load_tokenizer
+from raft.train.inputs import load_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -130,21 +130,8 @@ def kto_splits(path: Path, seed: int) -> tuple[dict[str, list[dict[str, Any]]], 
     path = Path(path)
     if not path.is_file():
         raise RaftError(f"{path} is not a preference file; build one with `{KTO_HINT}`")
-    rows, problems = [], []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            problems.append(f"line {n}: not JSON")
-            continue
-        if not isinstance(row, dict) or not {"prompt", "completion", "label"} <= set(row):
-            problems.append(f"line {n}: needs prompt, completion and label")
-            continue
-        rows.append(row)
-    if problems:
-        raise RaftError(f"{path} is not a preference file ({'; '.join(problems[:3])}); build one with `{KTO_HINT}`")
+    fix = f"this is not a preference file; build one with `{KTO_HINT}`"
+    rows = [row for _, row in read_jsonl(path, required=("prompt", "completion", "label"), fix=fix)]
     labels = {bool(r["label"]) for r in rows}
     if labels != {True, False}:
         raise RaftError(f"{path} needs both 👍 and 👎 rows for KTO (has {len(rows)} rows, labels {sorted(labels)})")
@@ -223,11 +210,10 @@ def _count(rows: list[dict[str, Any]], key: str) -> dict[str, int]:
 
 def train_preference(cfg: Any, callbacks: list[Any] | None = None) -> dict[str, Any]:
     """DPO or KTO from `cfg.base_model` (a base or a `raft train` directory); returns the model manifest."""
-    from accelerate import PartialState
     from datasets import Dataset
 
     from raft.train.hardware import hardware
-    from raft.train.model_dir import config_record, final_eval_loss, finish, prepare_out_dir, trim_log
+    from raft.train.model_dir import final_eval_loss, finish, prepare
 
     splits, data_manifest = load_splits(cfg)
     start = start_model(cfg)
@@ -237,17 +223,10 @@ def train_preference(cfg: Any, callbacks: list[Any] | None = None) -> dict[str, 
     hw = hardware(cfg)
     cols = _completion_columns(cfg.method)
     stats = {n: length_stats(tokenizer, rows, cfg.max_length, cols) for n, rows in splits.items() if rows}
-    check_lengths(stats, cfg.max_length)
-    state = PartialState(cpu=not hw["cuda"])
-    resume = prepare_out_dir(cfg, state.is_main_process)
-    state.wait_for_everyone()
-    if state.is_main_process:
-        cfg.out.mkdir(parents=True, exist_ok=True)
-        artifacts.write_json_atomic(cfg.out / "train_config.json", config_record(cfg))
-        trim_log(cfg.out, resume)
-        if cfg.method == "dpo":
-            rows = [dict(r, split=n) for n, rs in splits.items() for r in rs]
-            (cfg.out / PAIRS_FILE).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    state, resume = prepare(cfg, hw, stats)
+    if state.is_main_process and cfg.method == "dpo":
+        rows = [dict(r, split=n) for n, rs in splits.items() for r in rs]
+        (cfg.out / PAIRS_FILE).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     has_eval = bool(splits.get(VALIDATION))
     datasets = {n: Dataset.from_list([{k: r[k] for k in ("prompt", *cols, "label") if k in r} for r in rows])
                 for n, rows in splits.items() if rows}  # fmt: skip
@@ -283,11 +262,9 @@ def _trainer_config(cfg: Any, hw: dict[str, Any], has_eval: bool) -> Any:
 def _build_trainer(cfg, hw, start, datasets, tokenizer, has_eval, callbacks) -> Any:
     from dataclasses import replace
 
-    from transformers import EarlyStoppingCallback
-    from transformers.trainer_callback import ProgressCallback
     from trl import DPOTrainer, KTOTrainer
 
-    from raft.train.hardware import load_model, lora_config
+    from raft.train.hardware import load_model, lora_config, show_progress, trainer_callbacks
 
     args = _trainer_config(cfg, hw, has_eval)
     model = load_model(replace(cfg, base_model=start["base"]), hw)
@@ -297,9 +274,6 @@ def _build_trainer(cfg, hw, start, datasets, tokenizer, has_eval, callbacks) -> 
 
         model = PeftModel.from_pretrained(model, start["adapter"], is_trainable=True)
         peft_config = None
-    callbacks = [trainlog.make_log_callback(cfg.out / trainlog.LOG_FILE), *callbacks]
-    if has_eval and cfg.early_stopping_patience > 0 and args.load_best_model_at_end:
-        callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
     trainer_cls = DPOTrainer if cfg.method == "dpo" else KTOTrainer
     trainer = trainer_cls(
         model=model,
@@ -308,9 +282,6 @@ def _build_trainer(cfg, hw, start, datasets, tokenizer, has_eval, callbacks) -> 
         eval_dataset=datasets.get(VALIDATION),
         processing_class=tokenizer,
         peft_config=peft_config,
-        callbacks=callbacks,
+        callbacks=trainer_callbacks(cfg, args, has_eval, callbacks),
     )
-    if not args.disable_tqdm:
-        trainer.remove_callback(ProgressCallback)
-        trainer.add_callback(trainlog.make_progress_callback())
-    return trainer
+    return show_progress(trainer, args)

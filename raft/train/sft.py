@@ -15,18 +15,23 @@ from typing import Any
 
 from raft import artifacts
 from raft.splits import VALIDATION
-from raft.train import log as trainlog
 from raft.train.config import TrainConfig
-from raft.train.hardware import hardware, load_model, lora_config, sft_config
+from raft.train.hardware import (
+    hardware,
+    load_model,
+    lora_config,
+    sft_config,
+    show_progress,
+    trainer_callbacks,
+)
 from raft.train.inputs import (
     adapt_prompts,
-    check_lengths,
     check_target_modules,
     length_stats,
     load_raft_dataset,
     load_tokenizer,
 )
-from raft.train.model_dir import config_record, final_eval_loss, finish, prepare_out_dir, trim_log
+from raft.train.model_dir import config_record, final_eval_loss, finish, prepare
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +53,6 @@ def plan(cfg: TrainConfig) -> dict[str, Any]:
 
 def train(cfg: TrainConfig, callbacks: list[Any] | None = None) -> dict[str, Any]:
     """Fine-tune `cfg.base_model` on the dataset; returns the model manifest (rank 0 writes the files)."""
-    from accelerate import PartialState
-
     splits, data_manifest = load_raft_dataset(cfg.dataset)
     tokenizer = load_tokenizer(cfg.base_model, cfg.trust_remote_code)
     if not cfg.full:
@@ -59,14 +62,7 @@ def train(cfg: TrainConfig, callbacks: list[Any] | None = None) -> dict[str, Any
     stats = {
         name: length_stats(tokenizer, splits[name], cfg.max_length) for name in splits if len(splits[name])
     }
-    check_lengths(stats, cfg.max_length)
-    state = PartialState(cpu=not hw["cuda"])  # on CPU, several processes make a gloo group
-    resume = prepare_out_dir(cfg, state.is_main_process)
-    state.wait_for_everyone()
-    if state.is_main_process:
-        cfg.out.mkdir(parents=True, exist_ok=True)
-        artifacts.write_json_atomic(cfg.out / "train_config.json", config_record(cfg))
-        trim_log(cfg.out, resume)
+    state, resume = prepare(cfg, hw, stats)
     has_eval = VALIDATION in splits and len(splits[VALIDATION]) > 0
     trainer = _build_trainer(cfg, hw, splits, tokenizer, has_eval, callbacks or [])
     if resume:
@@ -82,17 +78,12 @@ def train(cfg: TrainConfig, callbacks: list[Any] | None = None) -> dict[str, Any
 
 
 def _build_trainer(cfg, hw, splits, tokenizer, has_eval, callbacks) -> Any:
-    from transformers import EarlyStoppingCallback
-    from transformers.trainer_callback import ProgressCallback
     from trl import SFTTrainer
 
     args = sft_config(cfg, hw, has_eval)
     columns = ["prompt", "completion"]
     if "chat_template_kwargs" in splits["train"].column_names:  # see raft.prompts.template_kwargs
         columns.append("chat_template_kwargs")
-    callbacks = [trainlog.make_log_callback(cfg.out / trainlog.LOG_FILE), *callbacks]
-    if has_eval and cfg.early_stopping_patience > 0 and args.load_best_model_at_end:
-        callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
     model = load_model(cfg, hw)
     trainer = SFTTrainer(
         model=model,
@@ -101,11 +92,8 @@ def _build_trainer(cfg, hw, splits, tokenizer, has_eval, callbacks) -> Any:
         eval_dataset=splits[VALIDATION].select_columns(columns) if has_eval else None,
         processing_class=tokenizer,
         peft_config=None if cfg.full else lora_config(cfg, model),
-        callbacks=callbacks,
+        callbacks=trainer_callbacks(cfg, args, has_eval, callbacks),
     )
-    if not args.disable_tqdm:
-        trainer.remove_callback(ProgressCallback)
-        trainer.add_callback(trainlog.make_progress_callback())
-    return trainer
+    return show_progress(trainer, args)
 
 

@@ -55,12 +55,16 @@ def test_streamed_answer_with_citations_and_highlighted_sources(app):
 def test_compare_mode_answers_with_both_models_over_the_same_sources(app):
     from gradio_client import Client
 
-    final, _ = ask(Client(app[0], verbose=False), QUESTION, compare=True)
+    client = Client(app[0], verbose=False)
+    final, _ = ask(client, QUESTION, compare=True)
     _, hist_a, hist_b, sources, status = final
     assert text(hist_a[-2]) == text(hist_b[-2]) == QUESTION
     assert "” [1]" in text(hist_b[-1])  # the tuned (remote) model quotes
-    assert text(hist_a[-1]) and "##begin_quote##" not in text(hist_a[-1])
     assert "RAG (base model)" in status and "RAFT (tuned model)" in status
+    # The left pane is the base model's own answer: greedy, it is what the base alone answers over these sources.
+    alone, _ = ask(client, QUESTION, model="rag")
+    assert text(hist_a[-1]) == text(alone[1][-1]) and "##begin_quote##" not in text(hist_a[-1])
+    assert text(hist_a[-1]) != text(hist_b[-1])
 
 
 @pytest.mark.parametrize("message, expected", [("   ", "empty"), ("x" * 100_000, "100,000 characters")])

@@ -11,7 +11,7 @@ import pytest
 from apps.chat_app import ChatHandlers
 from raft.serve.engine import ChatEngine
 from raft.serve.feedback import FeedbackStore
-from tests.serve.test_engine import FakeRetriever
+from tests.fakes import OverlapRetriever
 
 
 class FlakyGenerator:
@@ -41,7 +41,7 @@ def _respond(handlers, message, state):
 
 def test_a_rating_after_a_failed_answer_lands_on_the_question_it_rates(tmp_path):
     store = FeedbackStore(tmp_path / "feedback.jsonl")
-    handlers = ChatHandlers(ChatEngine(FakeRetriever(), {"rag": FlakyGenerator()}), store)
+    handlers = ChatHandlers(ChatEngine(OverlapRetriever(), {"rag": FlakyGenerator()}), store)
     state = {"a": [], "turns": []}
     assert "generation failed" in _respond(handlers, "How do I reset the VPN?", state)
     assert _respond(handlers, "What is the mailbox quota?", state).startswith("Answered")
@@ -66,7 +66,7 @@ def test_leaving_mid_answer_cancels_the_generation(tiny_model_dir):
 
     local = load_generator(str(tiny_model_dir))
     handlers = ChatHandlers(
-        ChatEngine(FakeRetriever(), {"rag": local}), FeedbackStore(tiny_model_dir / "fb.jsonl")
+        ChatEngine(OverlapRetriever(), {"rag": local}), FeedbackStore(tiny_model_dir / "fb.jsonl")
     )
     before = local.scheduler.finished["cancelled"]
     updates = handlers.respond("How do I reset the VPN?", [], [], [], [], "rag", False, 2, 0.0, 2000, False)

@@ -6,13 +6,13 @@ import json
 
 import pytest
 from conftest import SAMPLE_QUESTIONS, SHARED_DATASETS
-from fakes_retrieval import FakeRetriever, toy_corpus
 
 from raft.data.loaders import read_qa
 from raft.data.oracles import resolve_oracles
 from raft.data.qa import QAItem
 from raft.errors import RaftError
 from raft.index.chunking import Chunk
+from tests.fakes import FakeRetriever, toy_corpus
 
 
 def _write_jsonl(path, rows):

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, SAMPLE_QUESTIONS
-from fakes_retrieval import toy_corpus
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -24,6 +23,7 @@ from raft.data.qa import QAItem
 from raft.data.rows import Dropped, Question, RowMaker
 from raft.data.teacher import DeterministicTeacher
 from raft.errors import RaftError
+from tests.fakes import toy_corpus
 
 RETRIEVER, GOLD = toy_corpus(n_docs=12, chunks_per_doc=4)
 

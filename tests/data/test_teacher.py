@@ -10,7 +10,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from fakes_retrieval import toy_corpus
 
 from raft import prompts
 from raft.data.dataset_dir import load_dataset_dir
@@ -26,6 +25,7 @@ from raft.data.teacher import (
 )
 from raft.errors import RaftError
 from raft.quotes import EXACT, INVALID, NO_QUOTE, REPAIRED, check_quotes
+from tests.fakes import toy_corpus
 
 ORACLE = "Intro line here.\nThe reset code for the red router model 00 is ZX-0-0. Keep it dry."
 

@@ -3,7 +3,7 @@
 import json
 import subprocess
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,6 +14,7 @@ from raft.eval.config import EvalConfig
 from raft.eval.run import run_eval
 from raft.eval.systems import SystemSpec, parse_system, resolve_systems
 from raft.serve.generators import Completion, DecodingConfig
+from tests.fakes import EchoGenerator, FakeChunk, FixedOrderRetriever, echo_loader, write_code_questions
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared" / "datasets"
@@ -100,84 +101,13 @@ def test_no_system_is_an_error(tmp_path):
 # ---- pipeline with fakes -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class FakeChunk:
-    chunk_id: str
-    doc_id: str
-    title: str
-    text: str
-    score: float = 1.0
-
-
-class FakeRetriever:
-    """Ten documents of one chunk each; search returns a fixed order that misses doc d1."""
-
-    manifest = {"corpus_fingerprint": "fake"}
-    search_chunks: list | None = None
-
-    def __init__(self) -> None:
-        self.chunks = [
-            FakeChunk(f"d{i}#0", f"d{i}", f"Doc {i}", f"Fact {i}: the code is c{i}.") for i in range(10)
-        ]
-
-    def doc_chunks(self, doc_id):
-        return [c for c in self.chunks if c.doc_id == doc_id]
-
-    def search_batch(self, queries, k=5, hybrid=None):
-        out = []
-        for q in queries:
-            i = int(q.split()[-1].rstrip("?"))
-            first = [] if i == 1 else [self.chunks[i]]
-            rest = [c for c in self.chunks if c.chunk_id != f"d{i}#0" and c.doc_id != "d1"]
-            out.append((first + rest)[:k])
-        return out
-
-
-class EchoGenerator:
-    """Answers with the code when its document is in the prompt, else abstains (deterministic)."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def _answer(self, messages):
-        user = messages[-1]["content"]
-        i = user.split()[-1].rstrip("?")
-        fact = f"Fact {i}: the code is c{i}."
-        if fact in user:
-            return f"{prompts.format_quote(fact)} <ANSWER>: c{i}"
-        return f"<ANSWER>: {prompts.ABSTAIN_ANSWER}"
-
-    def generate(self, conversations, cfg, batch_size=8):
-        return [Completion(self._answer(m), 10, 3, 0.01) for m in conversations]
-
-    def stream(self, messages, cfg):
-        yield from self._answer(messages).split(" ")
-
-    def count_tokens(self, text):
-        return len(text.split())
-
-
-def _fake_loader(spec, adapter=None, device=None, force_prompt=False, name=None):
-    return EchoGenerator(name)
-
-
-def _write_questions(path: Path, n: int = 6) -> Path:
-    rows = [
-        {"id": f"q{i}", "question": f"What is the code of item {i}?", "answer": f"c{i}", "doc_id": f"d{i}",
-         "split": "test" if i < n else "train"}
-        for i in range(n + 2)
-    ]  # fmt: skip
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
-
-
 def test_run_eval_with_fakes_writes_every_artifact(tmp_path):
-    qa = _write_questions(tmp_path / "q.jsonl")
+    qa = write_code_questions(tmp_path / "q.jsonl")
     cfg = EvalConfig(
         index=tmp_path, qa=qa, out=tmp_path / "report", systems=("rag=org/base", "raft=org/base"), k=3,
         conditions=("retrieved", "closed_book", "oracle", "oracle_distractors"), bootstrap=200,
     )  # fmt: skip
-    report = run_eval(cfg, retriever=FakeRetriever(), loader=_fake_loader)
+    report = run_eval(cfg, retriever=FixedOrderRetriever(), loader=echo_loader)
     out = tmp_path / "report"
     for name in REPORT_FILES:
         assert (out / name).is_file(), name
@@ -214,12 +144,12 @@ def test_run_eval_with_fakes_writes_every_artifact(tmp_path):
 
 
 def test_run_eval_is_reproducible_and_seeded(tmp_path):
-    qa = _write_questions(tmp_path / "q.jsonl")
+    qa = write_code_questions(tmp_path / "q.jsonl")
 
     def run(out, seed):
         cfg = EvalConfig(index=tmp_path, qa=qa, out=tmp_path / out, systems=("a=org/base",), k=3, seed=seed,
                          conditions=("oracle_distractors",), bootstrap=100)  # fmt: skip
-        run_eval(cfg, retriever=FakeRetriever(), loader=_fake_loader)
+        run_eval(cfg, retriever=FixedOrderRetriever(), loader=echo_loader)
         return [
             json.loads(x)["context_ids"]
             for x in (tmp_path / out / "per_question.jsonl").read_text().splitlines()
@@ -235,13 +165,13 @@ def test_questions_without_oracle_are_reported_or_fatal(tmp_path):
             {"id": "b", "question": "What is the code of item 3?", "answer": "c3", "doc_id": "nowhere"}]  # fmt: skip
     qa.write_text("".join(json.dumps(r) + "\n" for r in rows))
     cfg = EvalConfig(index=tmp_path, qa=qa, out=tmp_path / "r", systems=("a=org/base",), bootstrap=50)
-    report = run_eval(cfg, retriever=FakeRetriever(), loader=_fake_loader)
+    report = run_eval(cfg, retriever=FixedOrderRetriever(), loader=echo_loader)
     assert report["questions"]["unmatched"] == 1 and report["unmatched"][0]["id"] == "b"
     assert "Skipped questions (1)" in (tmp_path / "r" / "report.md").read_text()
     qa.write_text(json.dumps(rows[1]) + "\n")
     with pytest.raises(RaftError, match="none of the 1 questions"):
         run_eval(EvalConfig(index=tmp_path, qa=qa, out=tmp_path / "r2", systems=("a=org/base",)),
-                 retriever=FakeRetriever(), loader=_fake_loader)  # fmt: skip
+                 retriever=FixedOrderRetriever(), loader=echo_loader)  # fmt: skip
 
 
 def test_questions_from_a_dataset_dirs_eval_split(tmp_path):
@@ -254,25 +184,25 @@ def test_questions_from_a_dataset_dirs_eval_split(tmp_path):
     cfg = EvalConfig(
         index=tmp_path, qa=ds, out=tmp_path / "r", systems=("a=org/base",), conditions=("oracle",)
     )
-    report = run_eval(cfg, retriever=FakeRetriever(), loader=_fake_loader)
+    report = run_eval(cfg, retriever=FixedOrderRetriever(), loader=echo_loader)
     assert report["questions"]["evaluated"] == 2 and report["systems"]["a"]["oracle"]["em_strict"] == 1.0
 
 
 def test_bad_split_condition_and_existing_output(tmp_path):
-    qa = _write_questions(tmp_path / "q.jsonl")
+    qa = write_code_questions(tmp_path / "q.jsonl")
     base = {"index": tmp_path, "qa": qa, "systems": ("a=org/base",)}
     with pytest.raises(RaftError, match="--split NAME"):
         run_eval(
             EvalConfig(out=tmp_path / "r", split="validation", **base),
-            retriever=FakeRetriever(),
-            loader=_fake_loader,
+            retriever=FixedOrderRetriever(),
+            loader=echo_loader,
         )
     with pytest.raises(RaftError, match="unknown condition"):
-        run_eval(EvalConfig(out=tmp_path / "r", conditions=("open_book",), **base), retriever=FakeRetriever())
+        run_eval(EvalConfig(out=tmp_path / "r", conditions=("open_book",), **base), retriever=FixedOrderRetriever())
     (tmp_path / "r").mkdir()
     (tmp_path / "r" / "x").write_text("x")
     with pytest.raises(RaftError, match="--overwrite"):
-        run_eval(EvalConfig(out=tmp_path / "r", **base), retriever=FakeRetriever(), loader=_fake_loader)
+        run_eval(EvalConfig(out=tmp_path / "r", **base), retriever=FixedOrderRetriever(), loader=echo_loader)
 
 
 # ---- PubMedQA: parsing and accuracy on a tiny slice -------------------------------------------
@@ -289,7 +219,7 @@ def test_pubmedqa_slice_accuracy(tmp_path):
     chunks = [FakeChunk(f"{p}-{i}#0", f"{p}-{i}", data[p]["QUESTION"], c)
               for p in pmids for i, c in enumerate(data[p]["CONTEXTS"])]  # fmt: skip
 
-    class PubMedRetriever(FakeRetriever):
+    class PubMedRetriever(FixedOrderRetriever):
         def __init__(self):
             self.chunks = chunks
 
@@ -409,22 +339,22 @@ def test_eval_refuses_questions_the_model_trained_on(tmp_path):
     model = _model_dir(tmp_path / "m", str(base), lineage=_lineage(range(2, 7), [0, 1], train_docs=["d7"]))
     cfg = EvalConfig(index=tmp_path, qa=qa, out=tmp_path / "r", model=model, bootstrap=20)
     with pytest.raises(RaftError, match=r"6 of 8 questions .*'raft'.*--allow-overlap") as err:
-        run_eval(cfg, retriever=FakeRetriever(), loader=_fake_loader)
+        run_eval(cfg, retriever=FixedOrderRetriever(), loader=echo_loader)
     assert "\n" not in str(err.value)
-    report = run_eval(replace(cfg, allow_overlap=True), retriever=FakeRetriever(), loader=_fake_loader)
+    report = run_eval(replace(cfg, allow_overlap=True), retriever=FixedOrderRetriever(), loader=echo_loader)
     assert report["questions"]["overlap"] == {"rag": 0, "raft": 6}
     flagged = [json.loads(x) for x in (tmp_path / "r" / "per_question.jsonl").read_text().splitlines()]
     assert sorted(r["id"] for r in flagged if r["overlap"] == ["raft"]) == [f"q{i}" for i in range(2, 8)]
     assert "Overlap" in (tmp_path / "r" / "report.md").read_text()
     # --split test follows the lineage to the questions `raft generate` held out: nothing to refuse.
-    held_out = run_eval(replace(cfg, split="test", out=tmp_path / "r2"), retriever=FakeRetriever(), loader=_fake_loader)
+    held_out = run_eval(replace(cfg, split="test", out=tmp_path / "r2"), retriever=FixedOrderRetriever(), loader=echo_loader)
     assert held_out["questions"]["evaluated"] == 2 and held_out["questions"]["overlap"]["raft"] == 0
 
 
 def test_citation_precision_and_oracle_presence_count_the_chunk_that_holds_the_answer(tmp_path):
     """Doc d2 has two chunks; a quote from its chunk without the answer is not a precise citation."""
 
-    class TwoChunkRetriever(FakeRetriever):
+    class TwoChunkRetriever(FixedOrderRetriever):
         def __init__(self):
             super().__init__()
             self.chunks.append(FakeChunk("d2#1", "d2", "Doc 2", "Item 2 ships in a blue box."))
@@ -454,10 +384,29 @@ def test_decoding_is_shared_by_all_systems(tmp_path):
             seen.append((self.name, cfg, batch_size, conversations))
             return super().generate(conversations, cfg, batch_size)
 
-    qa = _write_questions(tmp_path / "q.jsonl", n=3)
+    qa = write_code_questions(tmp_path / "q.jsonl", n=3)
     decoding = DecodingConfig(max_new_tokens=7, temperature=0.0)
     cfg = EvalConfig(index=tmp_path, qa=qa, out=tmp_path / "r", systems=("a=org/x", "b=org/y"), decoding=decoding,
                      batch_size=2, bootstrap=20)  # fmt: skip
-    run_eval(cfg, retriever=FakeRetriever(), loader=lambda *a, name=None, **k: Recorder(name))
+    run_eval(cfg, retriever=FixedOrderRetriever(), loader=lambda *a, name=None, **k: Recorder(name))
     assert [s[0] for s in seen] == ["a", "b"]
     assert seen[0][1:] == seen[1][1:] and seen[0][1] == decoding
+
+
+def test_report_files_are_the_typed_records(tmp_path):
+    """report.json is an EvalReport and every per_question.jsonl line a QuestionRow, key for key."""
+    from raft.eval.records import EvalReport, QuestionRow, SystemOutput
+
+    qa = write_code_questions(tmp_path / "q.jsonl", n=3)
+    cfg = EvalConfig(index=tmp_path, qa=qa, out=tmp_path / "r", systems=("rag=org/base", "raft=org/base"), k=3,
+                     conditions=("retrieved", "oracle"), bootstrap=50)  # fmt: skip
+    report = run_eval(cfg, retriever=FixedOrderRetriever(), loader=echo_loader)
+    written = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert list(report) == list(EvalReport.__annotations__) and set(written) == set(report)
+    assert set(written["questions"]) == {"total", "evaluated", "unmatched", "overlap", "pretrain_overlap"}
+    rows = [json.loads(line) for line in (tmp_path / "r" / "per_question.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 * 3
+    for row in rows:
+        assert list(row) == list(QuestionRow.__annotations__)
+        for output in row["systems"].values():
+            assert {"raw", "finish_reason", "em_strict", "f1_strict"} <= set(output) <= set(SystemOutput.__annotations__)

@@ -91,7 +91,7 @@ class Matrix:
 
 
 def _make_dataset(out: Path) -> Path:
-    from tests.train.test_train import make_dataset
+    from tests.conftest import make_dataset
 
     return make_dataset(out, n_train=8, n_eval=2)
 

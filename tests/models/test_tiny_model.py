@@ -9,7 +9,7 @@ import pytest
 
 from raft import prompts
 from raft.errors import RaftError
-from raft.models.tiny import CONTRACT_TOKENS, TinyModelConfig, build_tiny_model
+from raft.models.tiny import CONTRACT_TOKENS, TinyModelConfig, build_tiny_model, init_model
 
 WORDS = "printer network password reset account email laptop ticket driver router login backup".split()
 
@@ -33,6 +33,7 @@ def tiny_cfg(out: Path, corpus: Path, **kw) -> TinyModelConfig:
 
 
 def test_fixture_model_loads_with_plain_transformers(tiny_model_dir):
+    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     manifest = json.loads((tiny_model_dir / "manifest.json").read_text())
@@ -46,7 +47,14 @@ def test_fixture_model_loads_with_plain_transformers(tiny_model_dir):
     messages = prompts.build_messages("How do I reset it?", [prompts.Document("Router", "Hold the button.")])
     enc = tok.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
     out = model.generate(**enc, max_new_tokens=5, do_sample=False)
-    assert out.shape[1] > enc["input_ids"].shape[1]
+    new = out[0, enc["input_ids"].shape[1] :]
+    assert 1 <= len(new) <= 5
+    # Greedy decoding by hand, one forward pass per token, gives the same tokens: plain transformers runs it.
+    ids = enc["input_ids"]
+    for _ in range(len(new)):
+        next_id = model(input_ids=ids).logits[0, -1].argmax()
+        ids = torch.cat([ids, next_id.view(1, 1)], dim=1)
+    assert ids[0, enc["input_ids"].shape[1] :].tolist() == new.tolist()
 
 
 def test_chat_template_masks_only_the_assistant_turn(tiny_model_dir):
@@ -101,10 +109,20 @@ def test_bf16_autocast_is_recorded_and_changes_training(tmp_path):
 
 
 def test_zero_pretrain_steps_gives_random_init(tmp_path):
+    """No training step: the saved weights are exactly a fresh seeded init; one step moves them."""
+    from safetensors.torch import load_file
+    from transformers import AutoTokenizer
+
     corpus = small_corpus(tmp_path / "docs")
-    out = build_tiny_model(tiny_cfg(tmp_path / "m", corpus, pretrain_steps=0))
+    cfg = tiny_cfg(tmp_path / "m", corpus, pretrain_steps=0)
+    out = build_tiny_model(cfg)
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["pretrain_final_loss"] is None and (out / "config.json").is_file()
+    assert manifest["pretrain_final_loss"] is None
+    saved = load_file(out / "model.safetensors")
+    fresh = init_model(cfg, AutoTokenizer.from_pretrained(out)).state_dict()
+    assert saved and all((saved[k] == fresh[k]).all() for k in saved)
+    trained = load_file(build_tiny_model(tiny_cfg(tmp_path / "t", corpus, pretrain_steps=1)) / "model.safetensors")
+    assert any((saved[k] != trained[k]).any() for k in saved)
 
 
 def test_missing_corpus_and_existing_output_are_user_errors(tmp_path):

@@ -5,52 +5,10 @@ import threading
 import pytest
 
 from raft.errors import RaftError
-from raft.index.retriever import Hit
 from raft.prompts import ANSWER_TAG, BEGIN_QUOTE, END_QUOTE, SYSTEM_PROMPT
 from raft.serve.citations import CitationRenderer, highlight_html, render_answer
 from raft.serve.engine import ChatEngine, ChatSettings, EngineLimits, condense_query, is_follow_up
-
-DOCS = [
-    (
-        "vpn/reset",
-        "Reset the VPN",
-        "To reset the VPN client, open Settings and choose Reset network.\nIt takes a minute.",
-    ),
-    ("mail/quota", "Mailbox quota", "Each mailbox holds 50 GB. Archive old mail to free space."),
-    ("print/setup", "Printer setup", "Printers are added from the Devices page."),
-]
-
-
-class FakeRetriever:
-    def __init__(self):
-        self.queries = []
-
-    def search(self, query, k=5, hybrid=None):
-        self.queries.append(query)
-        words = set(query.lower().split())
-        ranked = sorted(DOCS, key=lambda d: -len(words & set(d[2].lower().split())))
-        return [
-            Hit(f"{d}#0", d, t, "", f"{d}.md", text, 1.0 / (i + 1), i + 1)
-            for i, (d, t, text) in enumerate(ranked[:k])
-        ]
-
-
-class FakeGenerator:
-    """Streams a scripted answer in 3-character pieces, so markers arrive split across deltas."""
-
-    def __init__(self, script):
-        self.script = script
-        self.name = "fake"
-        self.seen = []
-
-    def stream(self, messages, cfg):
-        self.seen.append(messages)
-        text = self.script(messages)
-        for i in range(0, len(text), 3):
-            yield text[i : i + 3]
-
-    def count_tokens(self, text):
-        return len(text.split())
+from tests.fakes import ENGINE_DOCS, FakeGenerator, OverlapRetriever
 
 
 def quoting(messages):
@@ -62,7 +20,7 @@ def quoting(messages):
 
 @pytest.fixture
 def engine():
-    return ChatEngine(FakeRetriever(), {"rag": FakeGenerator(quoting), "raft": FakeGenerator(quoting)})
+    return ChatEngine(OverlapRetriever(), {"rag": FakeGenerator(quoting), "raft": FakeGenerator(quoting)})
 
 
 def test_quotes_become_citations_of_the_chunk_that_contains_them(engine):
@@ -102,16 +60,16 @@ def test_raw_markers_never_appear_in_any_streamed_update(engine):
     ],
 )
 def test_malformed_output_is_rendered_without_markers(raw):
-    markdown, _ = render_answer(raw, [DOCS[1][2]])
+    markdown, _ = render_answer(raw, [ENGINE_DOCS[1][2]])
     for marker in (BEGIN_QUOTE, END_QUOTE, ANSWER_TAG, "<|im_end|>", "##"):
         assert marker not in markdown
 
 
 def test_renderer_feed_by_single_characters_matches_whole_render():
     raw = quoting([])
-    renderer = CitationRenderer([DOCS[0][2]])
+    renderer = CitationRenderer([ENGINE_DOCS[0][2]])
     pieces = [renderer.feed(ch) for ch in raw] + [renderer.finish()]
-    whole, citations = render_answer(raw, [DOCS[0][2]])
+    whole, citations = render_answer(raw, [ENGINE_DOCS[0][2]])
     assert "".join(pieces).strip() == whole
     assert renderer.citations == citations
 
@@ -162,14 +120,14 @@ def test_bad_input_is_refused_with_a_clear_message(engine):
         engine.retrieve("ok question here", settings=ChatSettings(k=0))
     with pytest.raises(RaftError, match="unknown model 'gpt'"):
         engine.generator("gpt")
-    small = ChatEngine(FakeRetriever(), {}, EngineLimits(max_question_chars=10))
+    small = ChatEngine(OverlapRetriever(), {}, EngineLimits(max_question_chars=10))
     with pytest.raises(RaftError, match="limit is 10"):
         small.retrieve("a question longer than ten")
 
 
 def test_compare_streams_both_models_over_the_same_chunks():
     gens = {"rag": FakeGenerator(lambda m: f"{ANSWER_TAG} base"), "raft": FakeGenerator(quoting)}
-    engine = ChatEngine(FakeRetriever(), gens)
+    engine = ChatEngine(OverlapRetriever(), gens)
     retrieval = engine.retrieve("How do I reset the VPN client?")
     final = list(engine.compare(retrieval, ["rag", "raft"]))[-1]
     assert final["rag"].done and final["raft"].done
@@ -182,7 +140,7 @@ def test_engine_is_safe_across_threads():
         question = messages[1]["content"].rsplit("Question: ", 1)[1]
         return f"{BEGIN_QUOTE}Archive old mail{END_QUOTE} {ANSWER_TAG} {question}"
 
-    engine = ChatEngine(FakeRetriever(), {"raft": FakeGenerator(echo)})
+    engine = ChatEngine(OverlapRetriever(), {"raft": FakeGenerator(echo)})
     results, errors = {}, []
 
     def ask(i):

@@ -67,7 +67,7 @@ def test_export_qa_and_train_are_read_by_read_qa(tmp_path):
 def test_broken_feedback_lines_are_named(tmp_path):
     path = tmp_path / "feedback.jsonl"
     path.write_text(json.dumps({"rating": "up"}) + "\n{not json\n")
-    with pytest.raises(RaftError, match="line 1: missing question, answer; line 2: not JSON"):
+    with pytest.raises(RaftError, match=r"2 broken line\(s\): line 1: missing question, answer; line 2: invalid JSON \(.+\); fix or delete"):
         read_feedback(path)
 
 

@@ -85,10 +85,26 @@ def test_follow_up_retrieval_uses_the_conversation(client):
     assert len(resp.model_extra["sources"]) == 2
 
 
-def test_a_prompt_with_a_system_message_goes_to_the_model_as_given(client):
+def test_a_prompt_with_a_system_message_goes_to_the_model_as_given(client, tiny_model_dir):
+    """Pass-through: no retrieval, and the model reads exactly these messages (its prompt token count is
+    that of these messages in the chat template; a retrieval request for the same question reads more)."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
     messages = build_messages(QUESTION, [{"title": "Passwords", "text": "Reset it on the account page."}])
     resp = client.chat.completions.create(model="rag", messages=messages, max_tokens=8)
-    assert resp.model_extra["sources"] == [] and resp.choices[0].message.content is not None
+
+    def n_tokens(msgs):
+        rendered = tok.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
+        return len(tok(rendered, add_special_tokens=False)["input_ids"])
+
+    assert resp.usage.prompt_tokens == n_tokens(messages)
+    assert resp.model_extra["sources"] == []
+    longer = [{**messages[0], "content": messages[0]["content"] + " Answer in one sentence."}, *messages[1:]]
+    grown = client.chat.completions.create(model="rag", messages=longer, max_tokens=1).usage.prompt_tokens
+    assert grown == n_tokens(longer) > n_tokens(messages)  # the system message reached the model as written
+    retrieved = client.chat.completions.create(model="rag", messages=[messages[-1]], max_tokens=1)
+    assert retrieved.model_extra["sources"] and retrieved.usage.prompt_tokens > resp.usage.prompt_tokens
 
 
 def test_bad_requests_get_json_errors_and_the_server_keeps_serving(client):
@@ -124,7 +140,8 @@ def test_raft_generation_can_use_the_server_as_an_endpoint(server):
     messages = [{"role": "user", "content": QUESTION}]
     done = gen.generate([messages], DecodingConfig(max_new_tokens=6))
     assert len(done) == 1 and done[0].completion_tokens > 0
-    assert isinstance("".join(gen.stream(messages, DecodingConfig(max_new_tokens=6))), str)
+    streamed = "".join(gen.stream(messages, DecodingConfig(max_new_tokens=6)))
+    assert streamed.strip() == done[0].text.strip()  # greedy: the stream says what the completion said
 
 
 PASSAGE = [{"title": "Passwords", "text": "Reset it on the account page. It takes a minute."}]

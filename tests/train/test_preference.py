@@ -14,7 +14,7 @@ from raft.splits import VALIDATION as VALIDATION_SPLIT
 from raft.train.config import load_config
 from raft.train.preference import PAIR_KINDS, build_pairs, make_pair, parse_documents
 from raft.train.sft import train
-from tests.train.test_train import QUESTIONS, make_dataset, small_cfg
+from tests.conftest import SAMPLE_QUESTIONS, make_dataset, small_cfg
 
 DOCS = [
     prompts.Document("Passwords", "Passwords must be at least ten characters long. They expire every ninety days."),
@@ -70,7 +70,7 @@ def test_pairs_are_deterministic_per_seed():
 def _fake_index(path: Path) -> Path:
     """An index directory as `raft index` lays it out, as far as the export reads it (manifest + chunks)."""
     path.mkdir(parents=True)
-    items = [json.loads(line) for line in QUESTIONS.read_text().splitlines()[:12]]
+    items = [json.loads(line) for line in SAMPLE_QUESTIONS.read_text().splitlines()[:12]]
     with (path / "chunks.jsonl").open("w") as fh:
         for q in items:
             fh.write(json.dumps({"chunk_id": f"{q['doc_id']}#0", "doc_id": q["doc_id"], "title": q["doc_id"],
@@ -81,7 +81,7 @@ def _fake_index(path: Path) -> Path:
 
 def _feedback(path: Path, index: Path) -> Path:
     """Ratings as the chat app stores them: the gold answer rated 👍, another question's answer 👎."""
-    items = [json.loads(line) for line in QUESTIONS.read_text().splitlines()[:12]]
+    items = [json.loads(line) for line in SAMPLE_QUESTIONS.read_text().splitlines()[:12]]
     store = FeedbackStore(path)
     for i, q in enumerate(items):
         ids = [f"{q['doc_id']}#0", f"{items[(i + 1) % len(items)]['doc_id']}#0"]
@@ -140,7 +140,7 @@ def test_dpo_from_a_raft_adapter_loads_in_eval_and_chat(tmp_path, sft_adapter, t
     from raft.eval.run import EvalConfig, run_eval
     from raft.serve.engine import load_generators
     from raft.serve.generators import DecodingConfig
-    from tests.eval.test_evaluate import FakeRetriever, _write_questions
+    from tests.fakes import FixedOrderRetriever, write_code_questions
 
     start, dataset = sft_adapter
     out = tmp_path / "dpo"
@@ -156,9 +156,9 @@ def test_dpo_from_a_raft_adapter_loads_in_eval_and_chat(tmp_path, sft_adapter, t
     log = [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines()]
     assert any("eval_loss" in r for r in log) and any("loss" in r for r in log)
 
-    qa = _write_questions(tmp_path / "q.jsonl", n=2)
+    qa = write_code_questions(tmp_path / "q.jsonl", n=2)
     report = run_eval(EvalConfig(index=tmp_path, qa=qa, out=tmp_path / "report", model=out, bootstrap=20,
-                                 decoding=DecodingConfig(max_new_tokens=4)), retriever=FakeRetriever())  # fmt: skip
+                                 decoding=DecodingConfig(max_new_tokens=4)), retriever=FixedOrderRetriever())  # fmt: skip
     assert report["questions"]["evaluated"] == 2
     gens = load_generators(str(out))
     assert set(gens) == {"rag", "raft"}

@@ -15,66 +15,7 @@ from raft.errors import RaftError
 from raft.train.config import TrainConfig, load_config
 from raft.train.model_dir import merge
 from raft.train.sft import train
-
-ROOT = Path(__file__).resolve().parents[2]
-QUESTIONS = ROOT / "corpora" / "helpdesk" / "questions.jsonl"
-
-
-def make_dataset(
-    out: Path, n_train: int = 24, n_eval: int = 8, seed: int = 0, contract: dict | None = None
-) -> Path:
-    """A small RAFT dataset directory in the documented format, built from the bundled gold questions."""
-    import random
-
-    from datasets import Dataset, DatasetDict
-
-    rng = random.Random(seed)
-    items = [json.loads(line) for line in QUESTIONS.read_text().splitlines()[: n_train + n_eval]]
-    passages = [(q["doc_id"], q["passage"]) for q in items]
-    rows = []
-    for i, q in enumerate(items):
-        distractors = rng.sample([p for p in passages if p[0] != q["doc_id"]], 2)
-        docs = [prompts.Document(q["doc_id"], q["passage"])] + [
-            prompts.Document(d, t) for d, t in distractors
-        ]
-        rng.shuffle(docs)
-        oracle_index = next(j for j, d in enumerate(docs) if d.title == q["doc_id"])
-        cot = f"The document says {prompts.format_quote(q['passage'])} {prompts.ANSWER_TAG} {q['answer']}"
-        rows.append(
-            {
-                "id": q["id"],
-                "question": q["question"],
-                "answer": q["answer"],
-                "cot_answer": cot,
-                "oracle_positions": [oracle_index],
-                "oracle_present": True,
-                "prompt": prompts.build_messages(q["question"], docs),
-                "completion": [{"role": "assistant", "content": cot}],
-                "split": "train" if i < n_train else "validation",
-            }
-        )
-    splits = DatasetDict(
-        train=Dataset.from_list([r for r in rows if r["split"] == "train"]),
-        validation=Dataset.from_list([r for r in rows if r["split"] == "validation"]),
-    )
-    out.mkdir(parents=True)
-    splits.save_to_disk(str(out / "hf"))
-    lineage = {"splits": {s: {"question_ids": [r["id"] for r in rows if r["split"] == s]} for s in ("train", "validation")}}
-    (out / "lineage.json").write_text(json.dumps(lineage))
-    artifacts.write_manifest(
-        out,
-        "dataset",
-        {"prompt": contract or prompts.contract(), "mode": "raft", "settings": {"distractors": 2, "seed": seed}},
-    )
-    return out
-
-
-def small_cfg(dataset: Path, out: Path, base: Path, **kw) -> TrainConfig:
-    """A few-step run: tiny batches, frequent eval/checkpoints."""
-    values = dict(dataset=dataset, out=out, base_model=str(base), max_steps=6, batch_size=4, grad_accum=1)
-    values.update(eval_steps=3, logging_steps=1, lr=2e-3, max_length=512, lora_r=4, lora_alpha=8)
-    values.update(kw)
-    return TrainConfig(**values)
+from tests.conftest import ROOT, make_dataset, small_cfg
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from raft import artifacts
 from raft.errors import RaftError
 from raft.splits import VALIDATION as VALIDATION_SPLIT
 from raft.train.tune import TuneConfig, parse_knob, tune, validate
-from tests.train.test_train import make_dataset
+from tests.conftest import make_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXED = {"batch_size": 4, "grad_accum": 1, "eval_steps": 1, "logging_steps": 1, "max_length": 512,
