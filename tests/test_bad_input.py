@@ -122,7 +122,7 @@ CASES = [
     ("generate-device", ["generate", "{index}", "-o", "{tmp}/ds", "--qa", "{qa}", "--device", "banana"], ["not a device", "use cpu"]),
     ("generate-index-missing", ["generate", "{tmp}/none", "-o", "{tmp}/ds", "--qa", "{qa}"], ["not found", "raft index"]),
     ("generate-bad-json", ["generate", "{index}", "-o", "{tmp}/ds", "--qa", "{qa_bad}"],
-     ["line 3: Invalid control character at column", "fix or remove"]),
+     ["line 3: invalid JSON (Invalid control character at column", "fix or remove"]),
     ("generate-empty-qa", ["generate", "{index}", "-o", "{tmp}/ds", "--qa", "{qa_empty}"], ["qa_empty.jsonl", "question"]),
     ("generate-csv-no-question", ["generate", "{index}", "-o", "{tmp}/ds", "--qa", "{qa_csv}"], ["qa.csv", "question"]),
     ("generate-max-tokens", ["generate", "{index}", "-o", "{tmp}/ds", "--qa", "{qa}", "--max-tokens", "10", "--tokenizer", "{model}"],

@@ -107,14 +107,17 @@ def test_adapter_for_another_base_is_refused(tmp_path):
 
 class _ChatHandler(BaseHTTPRequestHandler):
     calls = 0
+    lock = threading.Lock()  # requests arrive on several server threads at once
 
     def log_message(self, *args) -> None:
         pass
 
     def do_POST(self) -> None:
-        type(self).calls += 1
+        with type(self).lock:
+            type(self).calls += 1
+            call = type(self).calls
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        if type(self).calls == 1:  # first call fails: the client must retry
+        if call == 1:  # first call fails: the client must retry
             self.send_response(503)
             self.end_headers()
             return
