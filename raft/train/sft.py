@@ -77,15 +77,29 @@ def train(cfg: TrainConfig, callbacks: list[Any] | None = None) -> dict[str, Any
     return manifest or artifacts.read_manifest(cfg.out, "model")
 
 
-def _build_trainer(cfg, hw, splits, tokenizer, has_eval, callbacks) -> Any:
+def _trainer_class() -> Any:
+    """TRL's SFTTrainer with the model's own cross-entropy on the labelled tokens as the loss.
+
+    TRL's default loss also computes the entropy and top-1 accuracy of every position for its per-step
+    metrics (a full-vocabulary pass, every position on CPU); nothing here reads them, and on a 2-core CPU
+    they cost more than the training step itself (tests/benchmarks/bench_train_loop.py)."""
+    from transformers import Trainer
     from trl import SFTTrainer
 
+    class RaftSFTTrainer(SFTTrainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            return Trainer.compute_loss(self, model, inputs, return_outputs, num_items_in_batch)
+
+    return RaftSFTTrainer
+
+
+def _build_trainer(cfg, hw, splits, tokenizer, has_eval, callbacks) -> Any:
     args = sft_config(cfg, hw, has_eval)
     columns = ["prompt", "completion"]
     if "chat_template_kwargs" in splits["train"].column_names:  # see raft.prompts.template_kwargs
         columns.append("chat_template_kwargs")
     model = load_model(cfg, hw)
-    trainer = SFTTrainer(
+    trainer = _trainer_class()(
         model=model,
         args=args,
         train_dataset=splits["train"].select_columns(columns),

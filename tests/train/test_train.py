@@ -347,3 +347,11 @@ def test_lora_layers_adapts_only_the_last_layers(tmp_path: Path) -> None:
     assert adapted == {2, 3}
     everything = get_peft_model(LlamaForCausalLM(model.config), lora_config(replace(cfg, lora_layers=None), model))
     assert {int(n.split(".layers.")[1].split(".")[0]) for n, _ in everything.named_parameters() if "lora_A" in n} == {0, 1, 2, 3}
+
+
+def test_training_logs_no_full_vocabulary_metrics(lora_run):
+    """The loss is the model's cross-entropy on the answer tokens; no per-step entropy or token accuracy
+    (each a pass over the whole vocabulary at every position) is computed or logged."""
+    rows = [json.loads(line) for line in (lora_run / "train_log.jsonl").read_text().splitlines()]
+    assert any("loss" in r for r in rows)
+    assert not [r for r in rows if "mean_token_accuracy" in r or "entropy" in r]
