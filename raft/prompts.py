@@ -216,6 +216,14 @@ def template_kwargs(adaptation: str | None) -> dict[str, Any]:
     return {"enable_thinking": False} if NON_THINKING in _parts(adaptation) else {}
 
 
+def render_prompt(tokenizer: Any, messages: list[dict], adaptation: str | None) -> str:
+    """The text a local model reads for `messages`: adapted to its chat template, generation prompt added."""
+    return tokenizer.apply_chat_template(
+        adapt_messages(messages, adaptation), add_generation_prompt=True, tokenize=False,
+        **template_kwargs(adaptation),
+    )
+
+
 def contract_with_adaptation(contract_record: dict[str, Any], adaptation: str | None) -> dict[str, Any]:
     """The saved contract of a model: the dataset's contract plus the chat adaptation, when one applies."""
     if adaptation is None:

@@ -178,12 +178,9 @@ class LocalGenerator:
         return self.count_tokens(self._render(messages))
 
     def _render(self, messages: list[dict]) -> str:
-        from raft.prompts import adapt_messages, template_kwargs
+        from raft.prompts import render_prompt
 
-        messages = adapt_messages(messages, self.adaptation)
-        return self.tokenizer.apply_chat_template(
-            messages, add_generation_prompt=True, tokenize=False, **template_kwargs(self.adaptation)
-        )
+        return render_prompt(self.tokenizer, messages, self.adaptation)
 
     def _gen_kwargs(self, cfg: DecodingConfig) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
