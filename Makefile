@@ -20,7 +20,7 @@ demo: setup
 	$(BIN)/raft demo
 
 test: setup
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q --durations=25
 
 lint: setup
 	$(BIN)/ruff check raft apps tests corpora
