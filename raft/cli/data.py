@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from raft.index.backends import QUERY_BACKENDS
+
 
 @click.command("generate")
 @click.argument("index_dir", type=click.Path())
@@ -39,7 +41,7 @@ import click
 @click.option("--batch-size", type=int, default=None, help="Rows per checkpointed batch. [default: 64]")
 @click.option("--concurrency", type=int, default=None, help="Parallel requests to --teacher-url. [default: 8]")
 @click.option("--device", default=None, help="Torch device for the embedder and a local teacher.")
-@click.option("--backend", type=click.Choice(["torch", "onnx", "onnx-int8", "openvino", "openvino-int8"]),
+@click.option("--backend", type=click.Choice(QUERY_BACKENDS),
               default=None, help="Query embedder backend; must match the index. [default: as the index records]")
 @click.option("--overwrite", is_flag=True, default=None, help="Replace an existing dataset directory.")
 @click.option("--resume", is_flag=True, default=None, help="Continue an interrupted run with the same settings.")

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import click
 
+from raft.index.backends import QUERY_BACKENDS
+from raft.serve.engines import ENGINES
+
 
 @click.command("eval")
 @click.argument("index_dir", type=click.Path())
@@ -28,9 +31,9 @@ import click
 @click.option("--seed", type=int, default=None, help="Seed for distractors, sampling and bootstrap [0].")
 @click.option("--bootstrap", type=int, default=None, help="Bootstrap resamples for the CIs [1000].")
 @click.option("--device", default=None, help="cpu, cuda, cuda:1, ... [cuda if available].")
-@click.option("--engine", type=click.Choice(["torch-fp32", "torch-bf16", "onnx-fp32", "onnx-int4"]), default=None,
+@click.option("--engine", type=click.Choice(ENGINES), default=None,
               help="Local generation engine: transformers in fp32/bf16, or ONNX Runtime GenAI in fp32/int4 (docs/export.md) [torch-fp32 on CPU].")
-@click.option("--backend", type=click.Choice(["torch", "onnx", "onnx-int8", "openvino", "openvino-int8"]),
+@click.option("--backend", type=click.Choice(QUERY_BACKENDS),
               default=None, help="Query embedder backend; must match the index. [default: as the index records]")
 @click.option("--hybrid/--no-hybrid", default=None, help="Dense + BM25 retrieval [as the index was built].")
 @click.option("--force-prompt", is_flag=True, help="Use a model trained with another prompt contract.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from raft.errors import RaftError
+from raft.index.backends import BACKENDS, DEFAULT_BACKEND, QUERY_BACKENDS
 
 
 @click.command("index")
@@ -12,9 +13,9 @@ from raft.errors import RaftError
 @click.option("-o", "--out", type=click.Path(), required=True, help="Index directory to write.")
 @click.option("--embedder", default=None,
               help="sentence-transformers model id or path. [default: bundled all-MiniLM-L6-v2, offline]")
-@click.option("--backend", type=click.Choice(["auto", "torch", "onnx", "onnx-int8", "openvino", "openvino-int8"]),
+@click.option("--backend", type=click.Choice(BACKENDS),
               default=None, help="Embedding runtime: onnx/openvino run an ONNX export (cached), -int8 quantized; "
-                                 "auto = onnx-int8 for the bundled MiniLM on CPU, else torch. [default: auto]")
+                                 f"auto = {DEFAULT_BACKEND} for the bundled MiniLM on CPU, else torch. [default: auto]")
 @click.option("--ray", "ray", is_flag=False, flag_value="auto", default=None, metavar="[ADDRESS]",
               help="Read, chunk and embed with Ray Data: a local Ray (no ADDRESS) or a cluster (ray://host:10001).")
 @click.option("--chunk-size", type=int, default=None, help="Max tokens per chunk (embedder's tokenizer). [default: 200]")
@@ -61,7 +62,7 @@ def index_cmd(corpus: str, out: str, **options: object) -> None:
 @click.option("--hybrid/--no-hybrid", default=None,
               help="Fuse BM25 with dense search (RRF). [default: on if the index was built with --hybrid]")
 @click.option("--device", default=None, help="Torch device for the query embedder.")
-@click.option("--backend", type=click.Choice(["torch", "onnx", "onnx-int8", "openvino", "openvino-int8"]),
+@click.option("--backend", type=click.Choice(QUERY_BACKENDS),
               default=None, help="Query embedder backend; must match the index. [default: as the index records]")
 def search_cmd(index_dir: str, query: str, k: int, as_json: bool, hybrid: bool | None, device: str | None,
                backend: str | None) -> None:

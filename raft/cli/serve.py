@@ -5,6 +5,8 @@ from __future__ import annotations
 import click
 
 from raft.errors import RaftError
+from raft.index.backends import QUERY_BACKENDS
+from raft.serve.engines import ENGINES
 
 _MODEL_HELP = ("Base model (HF id or path: answers as `rag`), a `raft train` MODEL_DIR (answers as `raft`, its "
                "base as `rag`), or openai:URL:MODEL (an OpenAI-compatible endpoint, answers as `raft`).")
@@ -18,9 +20,9 @@ def _engine_options(command):
                      help="A `raft train` LoRA MODEL_DIR applied to --model: answers as `raft`, --model as `rag`."),
         click.option("--rag-model", default=None, help="Model answering as `rag` (e.g. openai:URL:BASE)."),
         click.option("--device", default=None, help="Torch device for the models and the embedder [cuda if available]."),
-        click.option("--engine", type=click.Choice(["torch-fp32", "torch-bf16", "onnx-fp32", "onnx-int4"]), default=None,
+        click.option("--engine", type=click.Choice(ENGINES), default=None,
                      help="Local generation engine: transformers in fp32/bf16, or ONNX Runtime GenAI in fp32/int4 (docs/export.md) [torch-fp32 on CPU]."),
-        click.option("--backend", type=click.Choice(["torch", "onnx", "onnx-int8", "openvino", "openvino-int8"]),
+        click.option("--backend", type=click.Choice(QUERY_BACKENDS),
                      default=None, help="Query embedder backend; must match the index [as the index records]."),
         click.option("--host", default=None, help="Interface to bind [127.0.0.1; 0.0.0.0 exposes it to the network]."),
         click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port to listen on."),

@@ -20,16 +20,18 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from raft.errors import RaftError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
 RUNTIMES = ("torch", "onnx", "openvino")
 BACKENDS = ("auto", "torch", "onnx", "onnx-int8", "openvino", "openvino-int8")
+QUERY_BACKENDS = BACKENDS[1:]  # a query embedder names its backend or takes the index's (no "auto")
 # The default of `auto` for the bundled MiniLM on a CPU: fp32 ONNX gives torch's vectors (recall unchanged)
 # faster (tests/benchmarks/RESULTS.md, "Embedding backends"). onnx-int8 is faster still, but dynamic
 # quantization scales activations per batch, so a text's vector depends on its batch neighbours.
@@ -235,6 +237,8 @@ class OnnxEmbedder:
 
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """Normalised float32 vectors; texts are batched by length (like sentence-transformers) to cut padding."""
+        import numpy as np
+
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         encodings = self._tok.encode_batch(list(texts))
@@ -270,6 +274,7 @@ def _onnxruntime(onnx_file: Path, threads: int | None) -> Any:
 
 
 def _openvino(onnx_file: Path, threads: int | None) -> Any:
+    import numpy as np
     import openvino as ov
 
     core = ov.Core()
