@@ -53,6 +53,8 @@ class DemoConfig:
     batch_size: int = 8
     lr: float = 1e-3
     full: bool | None = None  # None: full fine-tuning for the tiny model, LoRA for a given --base-model
+    lora_layers: int | None = None  # LoRA on the last N decoder layers only (raft train --lora-layers); None: all
+    eval_rows: int | None = None  # validation rows each training eval reads (raft train --eval-rows); None: all
     precision: str | None = None  # None: fp32 for the tiny model (as its table was measured), auto otherwise
     k: int = 4
     test_fraction: float = 0.2  # documents held out for test when the QA file has no split column
@@ -141,7 +143,7 @@ def stages(cfg: DemoConfig) -> list[Stage]:
                 f"Train the {mode.upper()} model",
                 out / "models" / mode,
                 (f"data-{mode}", *base_inputs),
-                {**_pick(cfg, "batch_size lr full precision seed base_model"), "steps": steps},
+                {**_pick(cfg, "batch_size lr full lora_layers eval_rows precision seed base_model"), "steps": steps},
                 lambda mode=mode, steps=steps: _train(cfg, out, mode, base, steps),
             )
         )
@@ -338,6 +340,8 @@ def _train(cfg: DemoConfig, out: Path, mode: str, base: str, steps: int) -> None
             out=out / "models" / mode,
             base_model=base,
             full=cfg.base_model is None if cfg.full is None else cfg.full,
+            lora_layers=cfg.lora_layers,
+            eval_rows=cfg.eval_rows,
             lr=cfg.lr,
             batch_size=cfg.batch_size,
             grad_accum=1,

@@ -29,15 +29,26 @@ def greedy(model, prompts: list[list[int]], max_new_tokens: int, stop: list[int]
     return out
 
 
-def load_pair(hf_dir: Path, gguf_file: Path):
-    """(the export directory loaded in f16 then computed in fp32, the GGUF file dequantized to fp32)."""
+def load_reference(hf_dir: Path):
+    """The export directory loaded in f16, then computed in fp32 (what an f16 GGUF file holds)."""
     import torch
     from transformers import AutoModelForCausalLM
 
-    reference = AutoModelForCausalLM.from_pretrained(hf_dir, dtype=torch.float16).float().eval()
-    loaded = AutoModelForCausalLM.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name, dtype=torch.float32)
-    return reference, loaded.eval()
+    return AutoModelForCausalLM.from_pretrained(hf_dir, dtype=torch.float16).float().eval()
 
+
+def load_gguf(gguf_file: Path):
+    """The GGUF file as transformers reads it, dequantized to fp32."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    loaded = AutoModelForCausalLM.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name, dtype=torch.float32)
+    return loaded.eval()
+
+
+def load_pair(hf_dir: Path, gguf_file: Path):
+    """(the reference, the GGUF file dequantized to fp32)."""
+    return load_reference(hf_dir), load_gguf(gguf_file)
 
 
 def next_token_agreement(reference, loaded, prompts: list[list[int]], answers: list[list[int]]) -> float:

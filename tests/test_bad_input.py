@@ -132,6 +132,7 @@ CASES = [
     ("train-lr-zero", ["train", "{dataset}", "-o", "{tmp}/m", "--base-model", "{model}", "--lr", "0"], ["--lr 0", "above 0"]),
     ("train-target-modules", ["train", "{dataset}", "-o", "{tmp}/m", "--base-model", "{model}", "--target-modules", "nonexistent"],
      ["nonexistent: no such layer", "q_proj"]),
+    ("train-eval-rows", ["train", "{dataset}", "-o", "{tmp}/m", "--base-model", "{model}", "--eval-rows", "0"], ["--eval-rows", ">= 1"]),
     ("train-batch-size", ["train", "{dataset}", "-o", "{tmp}/m", "--base-model", "{model}", "--batch-size", "0"], ["batch_size", ">= 1"]),
     ("train-warmup", ["train", "{dataset}", "-o", "{tmp}/m", "--base-model", "{model}", "--warmup-ratio", "1.5"], ["warmup_ratio", "[0, 1)"]),
     ("train-base-is-dataset", ["train", "{dataset}", "-o", "{tmp}/m", "--base-model", "{dataset}"],

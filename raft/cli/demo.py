@@ -15,11 +15,19 @@ import click
                    "[default: build the offline tiny model]")
 @click.option("--raft-steps", type=click.IntRange(min=1), default=None, help="Training steps of the RAFT model.")
 @click.option("--dsf-steps", type=click.IntRange(min=1), default=None, help="Training steps of the DSF model.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Training batch size. [default: 8]")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True, max=1, max_open=True), default=None,
+              help="Learning rate of both trainings. [default: 1e-3]")
+@click.option("--lora-layers", type=click.IntRange(min=1), default=None,
+              help="With --base-model: LoRA on the last N decoder layers only. [default: all]")
+@click.option("--eval-rows", type=click.IntRange(min=1), default=None,
+              help="Validation rows each training evaluation reads (a seeded subset). [default: all]")
 @click.option("--eval-limit", type=click.IntRange(min=1), default=None, help="Evaluate on the first N test questions.")
 @click.option("--quick", is_flag=True, help="A smoke run of every stage: few steps, 40 test questions, under 3 minutes.")
 @click.option("--chat", is_flag=True, help="Launch the chat app on the result when done.")
 @click.option("--port", type=int, default=7860, show_default=True, help="Port of the chat app with --chat.")
-def demo_cmd(out, corpus, qa, base_model, raft_steps, dsf_steps, eval_limit, quick, chat, port) -> None:
+def demo_cmd(out, corpus, qa, base_model, raft_steps, dsf_steps, batch_size, lr, lora_layers, eval_rows, eval_limit,
+             quick, chat, port) -> None:
     """Corpus -> index -> RAFT and DSF data -> base model -> training -> eval, offline, in one command.
 
     Each stage reuses its finished output on a re-run, so an interrupted demo picks up where it stopped.
@@ -31,7 +39,8 @@ def demo_cmd(out, corpus, qa, base_model, raft_steps, dsf_steps, eval_limit, qui
     from raft.eval.report import format_table
 
     overrides = {"out": out, "corpus": corpus, "qa": qa, "base_model": base_model, "raft_steps": raft_steps,
-                 "dsf_steps": dsf_steps, "eval_limit": eval_limit}
+                 "dsf_steps": dsf_steps, "batch_size": batch_size, "lr": lr, "lora_layers": lora_layers,
+                 "eval_rows": eval_rows, "eval_limit": eval_limit}
     cfg = demo.DemoConfig()
     if quick:
         cfg = demo.quick(cfg)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from raft.errors import RaftError
+from raft.train.config import METHODS, PRECISIONS
 
 
 @click.command("train")
@@ -29,13 +30,15 @@ from raft.errors import RaftError
 @click.option("--warmup-ratio", type=float, default=None, help="Share of steps for LR warmup [0.03].")
 @click.option("--weight-decay", type=float, default=None, help="AdamW weight decay [0].")
 @click.option("--eval-steps", type=int, default=None, help="Evaluate (and checkpoint) every N steps [50].")
+@click.option("--eval-rows", type=int, default=None,
+              help="Validation rows the eval loss reads (a seeded subset; each eval is a forward pass over them) [all].")
 @click.option("--early-stopping-patience", type=int, default=None, help="Evals without improvement [3]; 0: off.")
 @click.option("--max-length", type=int, default=None, help="Max tokens per row [2048]; longer rows are an error.")
 @click.option("--packing/--no-packing", default=None, help="Pack rows (padding-free) [on with CUDA, off on CPU].")
-@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default=None,
+@click.option("--precision", type=click.Choice(PRECISIONS), default=None,
               help="auto: bf16 (fp16) on CUDA, bf16 autocast on CPUs with bf16 instructions, else fp32 [auto].")
 @click.option("--seed", type=int, default=None, help="Seed [0].")
-@click.option("--method", type=click.Choice(["sft", "dpo", "kto"]), default=None,
+@click.option("--method", type=click.Choice(METHODS), default=None,
               help="sft: supervised on the RAFT dataset [default]; dpo: preference pairs built from the RAFT "
                    "dataset; kto: 👍/👎 rows from `raft feedback export --as preference` (DATASET is that file). "
                    "For dpo/kto, --base-model may be a `raft train` MODEL_DIR to keep tuning.")

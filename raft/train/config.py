@@ -13,9 +13,6 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 METHODS = ("sft", "dpo", "kto")
 
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-
-
 @dataclass(frozen=True)
 class TrainConfig:
     """Every knob of a training run; YAML keys and CLI flags use these names (flags win)."""
@@ -39,6 +36,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     lr_scheduler: str = "cosine"
     eval_steps: int = 50
+    eval_rows: int | None = None  # the eval loss reads a seeded subset of this many validation rows; None: all
     save_steps: int | None = None  # None: same as eval_steps (required for keeping the best checkpoint)
     logging_steps: int = 10
     early_stopping_patience: int = 3  # evaluations without improvement; 0 disables
@@ -124,6 +122,8 @@ def _validate(cfg: TrainConfig) -> None:
         problems.append(f"--lr {cfg.lr} must be above 0 and below 1 (e.g. 2e-4)")
     if cfg.lora_alpha < 1 or cfg.weight_decay < 0:
         problems.append("--lora-alpha must be >= 1 and --weight-decay >= 0")
+    if cfg.eval_rows is not None and cfg.eval_rows < 1:
+        problems.append("--eval-rows must be >= 1 (leave it out to evaluate on every validation row)")
     if cfg.early_stopping_patience < 0:
         problems.append("--early-stopping-patience must be >= 0 (0: off)")
     if problems:

@@ -13,7 +13,6 @@ from raft.splits import DATASET_SPLITS
 DATASET_HINT = "raft generate INDEX_DIR -o DATASET_DIR --qa FILE"
 
 
-
 def load_raft_dataset(path: Path) -> tuple[Any, dict[str, Any]]:
     """The dataset's splits and manifest, after checking the columns training needs."""
     from raft.data.dataset_dir import load_dataset_dir
@@ -25,6 +24,16 @@ def load_raft_dataset(path: Path) -> tuple[Any, dict[str, Any]]:
     prompts.check_contract(manifest.get("prompt"), f"dataset {path}", f"rebuild it with `{DATASET_HINT}`")
     check_schema(splits, manifest, path)
     return splits, manifest
+
+
+def cap_validation(splits: Any, rows: int | None, seed: int) -> Any:
+    """`splits` with its validation split cut to a seeded subset of `rows` rows (None: unchanged)."""
+    from raft.splits import VALIDATION
+
+    if rows is None or VALIDATION not in splits or len(splits[VALIDATION]) <= rows:
+        return splits
+    splits[VALIDATION] = splits[VALIDATION].shuffle(seed=seed).select(range(rows))
+    return splits
 
 
 def check_schema(splits: Any, manifest: dict[str, Any], path: Path) -> None:

@@ -26,6 +26,7 @@ from raft.train.hardware import (
 )
 from raft.train.inputs import (
     adapt_prompts,
+    cap_validation,
     check_target_modules,
     length_stats,
     load_raft_dataset,
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 def plan(cfg: TrainConfig) -> dict[str, Any]:
     """Everything `--dry-run` shows: resolved settings and token-length statistics (raises on cut answers)."""
     splits, manifest = load_raft_dataset(cfg.dataset)
+    splits = cap_validation(splits, cfg.eval_rows, cfg.seed)
     tokenizer = load_tokenizer(cfg.base_model, cfg.trust_remote_code)
     splits, adaptation = adapt_prompts(splits, tokenizer)
     hw = hardware(cfg)
@@ -54,6 +56,7 @@ def plan(cfg: TrainConfig) -> dict[str, Any]:
 def train(cfg: TrainConfig, callbacks: list[Any] | None = None) -> dict[str, Any]:
     """Fine-tune `cfg.base_model` on the dataset; returns the model manifest (rank 0 writes the files)."""
     splits, data_manifest = load_raft_dataset(cfg.dataset)
+    splits = cap_validation(splits, cfg.eval_rows, cfg.seed)
     tokenizer = load_tokenizer(cfg.base_model, cfg.trust_remote_code)
     if not cfg.full:
         check_target_modules(cfg.base_model, cfg.target_modules, cfg.trust_remote_code)

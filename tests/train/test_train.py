@@ -355,3 +355,41 @@ def test_training_logs_no_full_vocabulary_metrics(lora_run):
     rows = [json.loads(line) for line in (lora_run / "train_log.jsonl").read_text().splitlines()]
     assert any("loss" in r for r in rows)
     assert not [r for r in rows if "mean_token_accuracy" in r or "entropy" in r]
+
+
+def test_eval_rows_caps_the_validation_split_to_a_seeded_subset(dataset_dir):
+    """`eval_rows=N`: the eval loss reads N validation rows, the same N for the same seed; None keeps all."""
+    from raft.train.inputs import cap_validation, load_raft_dataset
+
+    def questions(rows, seed):
+        splits, _ = load_raft_dataset(dataset_dir)
+        return [r["prompt"][-1]["content"] for r in cap_validation(splits, rows, seed)["validation"]]
+
+    every = questions(None, 0)
+    assert len(every) == 8
+    three = questions(3, 0)
+    assert len(three) == 3 and set(three) <= set(every)
+    assert questions(3, 0) == three
+    assert questions(100, 0) == every
+    with pytest.raises(RaftError, match="--eval-rows"):
+        load_config(None, dataset=dataset_dir, out=dataset_dir / "m", base_model="x", eval_rows=0)
+
+
+def test_unpacked_batches_group_rows_of_similar_length(dataset_dir, tiny_model_dir, tmp_path):
+    """Without packing, the trainer draws batches of similar-length rows (less padding); packing keeps random."""
+    from transformers.trainer_pt_utils import LengthGroupedSampler
+
+    from raft.train.hardware import hardware, sft_config
+
+    cfg = small_cfg(dataset_dir, tmp_path / "m", tiny_model_dir)
+    assert sft_config(cfg, hardware(cfg), True).train_sampling_strategy == "group_by_length"
+    packed = replace(cfg, packing=True)
+    assert sft_config(packed, hardware(packed), True).train_sampling_strategy == "random"
+    from raft.train.inputs import adapt_prompts, load_raft_dataset, load_tokenizer
+    from raft.train.sft import _build_trainer
+
+    splits, _ = load_raft_dataset(dataset_dir)
+    tok = load_tokenizer(str(tiny_model_dir))
+    splits, _ = adapt_prompts(splits, tok)
+    trainer = _build_trainer(cfg, hardware(cfg), splits, tok, True, [])
+    assert isinstance(trainer._get_train_sampler(), LengthGroupedSampler)
