@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 RUNTIMES = ("torch", "onnx", "openvino")
 BACKENDS = ("auto", "torch", "onnx", "onnx-int8", "openvino", "openvino-int8")
-QUERY_BACKENDS = BACKENDS[1:]  # a query embedder names its backend or takes the index's (no "auto")
+QUERY_BACKENDS = tuple(b for b in BACKENDS if b != "auto")  # a query embedder names its backend or takes the index's
 # The default of `auto` for the bundled MiniLM on a CPU: fp32 ONNX gives torch's vectors (recall unchanged)
 # faster (tests/benchmarks/RESULTS.md, "Embedding backends"). onnx-int8 is faster still, but dynamic
 # quantization scales activations per batch, so a text's vector depends on its batch neighbours.

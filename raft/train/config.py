@@ -62,6 +62,11 @@ class TrainConfig:
         return 2e-5 if self.full else 2e-4
 
 
+def target_module_names(target_modules: str) -> list[str]:
+    """The layer names of a comma-separated `--target-modules` (call only when it is not "all-linear")."""
+    return [m.strip() for m in str(target_modules).split(",") if m.strip()]
+
+
 def read_yaml_knobs(yaml_path: Path, allowed: set[str]) -> dict[str, Any]:
     """The knobs of a YAML config file (dashes or underscores), each checked against `allowed`."""
     import yaml

@@ -7,7 +7,7 @@ from typing import Any
 
 from raft.errors import RaftError
 from raft.models.loading import cpu_has_bf16
-from raft.train.config import TrainConfig
+from raft.train.config import TrainConfig, target_module_names
 from raft.train.model_dir import CHECKPOINTS
 
 
@@ -156,7 +156,7 @@ def lora_config(cfg: TrainConfig, model: Any = None) -> Any:
 
     modules: str | list[str] = cfg.target_modules
     if modules != "all-linear":
-        modules = [m.strip() for m in str(modules).split(",") if m.strip()]
+        modules = target_module_names(modules)
     layers: dict[str, Any] = {}
     if cfg.lora_layers is not None and model is not None:
         import torch

@@ -86,10 +86,11 @@ def check_target_modules(base_model: str, target_modules: str, trust_remote_code
     from transformers import AutoConfig, AutoModelForCausalLM
 
     from raft.models.offline import resolve
+    from raft.train.config import target_module_names
 
-    wanted = [m.strip() for m in str(target_modules).split(",") if m.strip()]
     if target_modules == "all-linear":
         return
+    wanted = target_module_names(target_modules)
     if not wanted:
         raise RaftError("--target-modules is empty; pass all-linear or comma-separated layer names")
     try:

@@ -380,14 +380,13 @@ def test_unpacked_batches_group_rows_of_similar_length(dataset_dir, tiny_model_d
     from transformers.trainer_pt_utils import LengthGroupedSampler
 
     from raft.train.hardware import hardware, sft_config
+    from raft.train.inputs import adapt_prompts, load_raft_dataset, load_tokenizer
+    from raft.train.sft import _build_trainer
 
     cfg = small_cfg(dataset_dir, tmp_path / "m", tiny_model_dir)
     assert sft_config(cfg, hardware(cfg), True).train_sampling_strategy == "group_by_length"
     packed = replace(cfg, packing=True)
     assert sft_config(packed, hardware(packed), True).train_sampling_strategy == "random"
-    from raft.train.inputs import adapt_prompts, load_raft_dataset, load_tokenizer
-    from raft.train.sft import _build_trainer
-
     splits, _ = load_raft_dataset(dataset_dir)
     tok = load_tokenizer(str(tiny_model_dir))
     splits, _ = adapt_prompts(splits, tok)
