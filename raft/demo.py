@@ -28,17 +28,22 @@ log = logging.getLogger(__name__)
 STATE = "demo_state.json"
 
 
+TINY = "tiny"  # --base-model tiny: the from-scratch offline base (`raft tiny-model`) instead of a pretrained LLM
+
+
 @dataclass(frozen=True)
 class DemoConfig:
-    """Settings of the demo; the defaults are the README's run (about 11 minutes on 2 CPU cores).
+    """Settings of the demo; the defaults are the README's run: SmolLM2-135M-Instruct tuned with LoRA on
+    160 rows, 150 seeded test questions (see docs/demo.md for the time it takes on 2 CPU cores).
 
-    `base_model` (a hub id, a path, or an offline alias such as `smollm2-135m`) replaces the tiny base.
+    `base_model` is a hub id, a path, an offline alias (`smollm2-135m`) or `tiny`; `for_base` gives the
+    settings that go with the tiny base.
     """
 
     out: Path = Path("runs/demo")
     corpus: Path = SAMPLE_DOCS
     qa: Path = SAMPLE_QUESTIONS
-    base_model: str | None = None
+    base_model: str = "smollm2-135m"
     chunk_size: int = 128
     overlap: int = 24
     distractors: int = 3
@@ -48,20 +53,33 @@ class DemoConfig:
     tiny_copy_steps: int = 700  # copy drill (raft/models/tiny.py): the base learns to copy from its context
     tiny_pretrain_steps: int = 30
     tiny_reading_steps: int = 150  # self-supervised reading tasks (raft/models/reading.py): format and span finding
-    raft_steps: int = 150
-    dsf_steps: int = 150
-    batch_size: int = 8
-    lr: float = 1e-3
-    full: bool | None = None  # None: full fine-tuning for the tiny model, LoRA for a given --base-model
+    raft_steps: int = 40
+    dsf_steps: int = 40
+    batch_size: int = 4
+    lr: float = 3e-4
+    full: bool | None = None  # None: full fine-tuning for the tiny model, LoRA otherwise
     lora_layers: int | None = None  # LoRA on the last N decoder layers only (raft train --lora-layers); None: all
-    eval_rows: int | None = None  # validation rows each training eval reads (raft train --eval-rows); None: all
+    eval_rows: int | None = 32  # validation rows each training eval reads (raft train --eval-rows); None: all
     precision: str | None = None  # None: fp32 for the tiny model (as its table was measured), auto otherwise
     k: int = 4
     test_fraction: float = 0.2  # documents held out for test when the QA file has no split column
-    eval_limit: int | None = None
+    eval_limit: int | None = 150  # a seeded subset of the test questions; None: all of them
     max_new_tokens: int = 96  # a third of the composed answers on the bundled corpus need more than 64 tokens
     eval_batch_size: int = 16
     seed: int = 0
+
+    @property
+    def tiny(self) -> bool:
+        return self.base_model == TINY
+
+
+def for_base(cfg: DemoConfig) -> DemoConfig:
+    """The settings that go with `cfg.base_model`: the tiny base trains fully, longer, at a higher rate."""
+    if not cfg.tiny:
+        return cfg
+    return replace(
+        cfg, raft_steps=150, dsf_steps=150, batch_size=8, lr=1e-3, lora_layers=None, eval_rows=None, eval_limit=None
+    )
 
 
 @dataclass(frozen=True)
@@ -75,23 +93,20 @@ class Stage:
 
 
 def quick(cfg: DemoConfig) -> DemoConfig:
-    """`--quick`: every stage end to end with few steps and 40 test questions (under 3 minutes on 2 CPU
+    """`--quick`: every stage end to end with few steps and few test questions (about 3 minutes on 2 CPU
     cores). A smoke run: its models are trained too briefly to answer, so its table shows no effect."""
-    return replace(
-        cfg,
-        tiny_copy_steps=100,
-        tiny_pretrain_steps=20,
-        tiny_reading_steps=30,
-        raft_steps=30,
-        dsf_steps=15,
-        eval_limit=40,
-    )
+    if cfg.tiny:
+        return replace(
+            cfg, tiny_copy_steps=100, tiny_pretrain_steps=20, tiny_reading_steps=30, raft_steps=30, dsf_steps=15,
+            eval_limit=40,
+        )  # fmt: skip
+    return replace(cfg, raft_steps=4, dsf_steps=2, eval_rows=4, eval_limit=16, max_new_tokens=48)
 
 
 def stages(cfg: DemoConfig) -> list[Stage]:
     out = Path(cfg.out)
     base_dir = out / "base-model"
-    base = cfg.base_model or str(base_dir)
+    base = str(base_dir) if cfg.tiny else cfg.base_model
     s = []
     s.append(
         Stage(
@@ -124,7 +139,7 @@ def stages(cfg: DemoConfig) -> list[Stage]:
                 lambda mode=mode: _generate(cfg, out, mode),
             )
         )
-    if cfg.base_model is None:
+    if cfg.tiny:
         s.append(
             Stage(
                 "base",
@@ -135,7 +150,7 @@ def stages(cfg: DemoConfig) -> list[Stage]:
                 lambda: _tiny(cfg, base_dir),
             )
         )
-    base_inputs = () if cfg.base_model else ("base",)
+    base_inputs = ("base",) if cfg.tiny else ()
     for mode, steps in (("raft", cfg.raft_steps), ("dsf", cfg.dsf_steps)):
         s.append(
             Stage(
@@ -218,11 +233,11 @@ def _validate(cfg: DemoConfig) -> None:
             problems.append(f"{name.replace('_', '-')} must be at least 1")
     if not 0.0 < cfg.test_fraction < 1.0:
         problems.append("test-fraction must be between 0 and 1")
-    named = cfg.base_model is not None and (Path(cfg.base_model).exists() or "/" in cfg.base_model)
-    if cfg.base_model is not None and not named and offline.find(cfg.base_model) is None:
+    named = cfg.tiny or Path(cfg.base_model).exists() or "/" in cfg.base_model
+    if not named and offline.find(cfg.base_model) is None:
         problems.append(
-            f"--base-model {cfg.base_model} is neither a directory, a hub id (owner/name) nor an offline model "
-            f"({', '.join(m.alias for m in offline.MODELS)})"
+            f"--base-model {cfg.base_model} is neither a directory, a hub id (owner/name), an offline model "
+            f"({', '.join(m.alias for m in offline.MODELS)}) nor {TINY}"
         )
     if problems:
         raise RaftError("; ".join(problems))
@@ -339,7 +354,7 @@ def _train(cfg: DemoConfig, out: Path, mode: str, base: str, steps: int) -> None
             dataset=out / "data" / mode,
             out=out / "models" / mode,
             base_model=base,
-            full=cfg.base_model is None if cfg.full is None else cfg.full,
+            full=cfg.tiny if cfg.full is None else cfg.full,
             lora_layers=cfg.lora_layers,
             eval_rows=cfg.eval_rows,
             lr=cfg.lr,
@@ -347,7 +362,7 @@ def _train(cfg: DemoConfig, out: Path, mode: str, base: str, steps: int) -> None
             grad_accum=1,
             max_steps=steps,
             eval_steps=max(10, steps // 3),
-            precision=cfg.precision or ("fp32" if cfg.base_model is None else "auto"),
+            precision=cfg.precision or ("fp32" if cfg.tiny else "auto"),
             early_stopping_patience=0,
             seed=cfg.seed,
             overwrite=True,
@@ -370,6 +385,7 @@ def _evaluate(cfg: DemoConfig, out: Path, base: str) -> None:
             limit=cfg.eval_limit,
             seed=cfg.seed,
             decoding=DecodingConfig(max_new_tokens=cfg.max_new_tokens),
+            batch_size=cfg.eval_batch_size,
             overwrite=True,
         )
     )

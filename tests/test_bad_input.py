@@ -184,6 +184,8 @@ CASES = [
     # demo
     ("demo-corpus-missing", ["demo", "-o", "{tmp}/run", "--corpus", "{tmp}/none"], ["does not exist", "--corpus DIR"]),
     ("demo-qa-missing", ["demo", "-o", "{tmp}/run", "--qa", "{tmp}/none.jsonl"], ["does not exist", "--qa FILE"]),
+    ("demo-base-model-unknown", ["demo", "-o", "{tmp}/run", "--base-model", "gpt-nonsense"],
+     ["--base-model gpt-nonsense is neither", "smollm2-135m", "tiny"]),
     # feedback
     ("feedback-export-missing", ["feedback", "export", "{tmp}/none.jsonl", "-o", "{tmp}/qa.jsonl"], ["none.jsonl", "raft chat"]),
     ("feedback-export-bad-json", ["feedback", "export", "{feedback_bad}", "-o", "{tmp}/qa.jsonl"], ["at column", "line 1"]),

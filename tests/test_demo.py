@@ -11,7 +11,7 @@ from dataclasses import replace
 import pytest
 from conftest import SAMPLE_DOCS, SAMPLE_QUESTIONS
 
-from raft.demo import DemoConfig, quick, run_demo
+from raft.demo import TINY, DemoConfig, for_base, quick, run_demo, stages
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +39,7 @@ def small_corpus(tmp_path_factory):
 def demo_run(small_corpus, tmp_path_factory):
     out = tmp_path_factory.mktemp("demo") / "run"
     cfg = replace(
-        quick(DemoConfig()),
+        quick(for_base(DemoConfig(base_model=TINY))),  # the plumbing on the smallest base; SmolLM2 is the default
         out=out,
         corpus=small_corpus / "docs",
         qa=small_corpus / "questions.jsonl",
@@ -54,6 +54,17 @@ def demo_run(small_corpus, tmp_path_factory):
     lines: list[str] = []
     report = run_demo(cfg, echo=lines.append)
     return cfg, report, lines
+
+
+def test_the_default_base_is_smollm2_and_tiny_keeps_its_own_settings():
+    cfg = DemoConfig()
+    assert cfg.base_model == "smollm2-135m" and not cfg.tiny and for_base(cfg) == cfg
+    assert "base" not in [s.name for s in stages(cfg)]  # a pretrained base: nothing to build
+    small = for_base(DemoConfig(base_model=TINY))
+    assert small.tiny and "base" in [s.name for s in stages(small)]
+    assert (small.lr, small.batch_size, small.raft_steps, small.eval_limit) == (1e-3, 8, 150, None)
+    assert quick(cfg).raft_steps < cfg.raft_steps and quick(cfg).eval_limit < cfg.eval_limit
+    assert quick(small).tiny_copy_steps < small.tiny_copy_steps
 
 
 def test_demo_writes_every_artifact(demo_run):

@@ -22,7 +22,7 @@ from raft.serve.engines import ENGINES
 @click.option("--split", default=None,
               help="Question split: train, validation, test or all [test when the file has a split column, else "
                    "all; with --model and no split column, test = the questions `raft generate` held out].")
-@click.option("--limit", type=int, default=None, help="Evaluate only the first N questions.")
+@click.option("--limit", type=int, default=None, help="Evaluate a seeded random subset of N questions (--seed), kept in file order.")
 @click.option("--conditions", default=None,
               help="Comma list of retrieved, closed_book, oracle, oracle_distractors [retrieved].")
 @click.option("--max-new-tokens", type=int, default=None, help="Generation budget per answer [256].")

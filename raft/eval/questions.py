@@ -14,8 +14,13 @@ if TYPE_CHECKING:
     from raft.data.qa import QAItem
 
 
-def load_questions(path: Path, split: str | None, limit: int | None, held_out: Lineage | None = None) -> list[QAItem]:
+def load_questions(
+    path: Path, split: str | None, limit: int | None, held_out: Lineage | None = None, seed: int = 0
+) -> list[QAItem]:
     """Questions of one split from a QA file (raft.data.loaders.read_qa) or a RAFT dataset directory's validation split.
+
+    `limit` keeps a seeded random subset of that many questions, in file order (the first N of a file
+    often cover only its first documents).
 
     A file without a split column has no test split of its own: `--split test` then means the questions
     `raft generate` held out for the model under test (`held_out`, from its lineage).
@@ -58,7 +63,12 @@ def load_questions(path: Path, split: str | None, limit: int | None, held_out: L
         raise RaftError(f"{path} has no split column; pass --split all or --split test")
     if not items:
         raise RaftError(f"{path} holds no questions; pass a file with at least one question")
-    return items[:limit] if limit else items
+    if limit and limit < len(items):
+        import random
+
+        keep = sorted(random.Random(seed).sample(range(len(items)), limit))
+        items = [items[i] for i in keep]
+    return items
 
 
 def _dataset_questions(path: Path) -> list[QAItem]:

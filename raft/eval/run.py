@@ -49,7 +49,7 @@ def run_eval(
     artifacts.check_output_dir(cfg.out, cfg.overwrite, "report")
     lineages = read_lineage(specs)
     held_out = Lineage(test_keys=frozenset().union(*(lin.test_keys for lin in lineages.values())))
-    items = load_questions(cfg.qa, cfg.split, cfg.limit, held_out)
+    items = load_questions(cfg.qa, cfg.split, cfg.limit, held_out, seed=cfg.seed)
     if retriever is None:
         from raft.index.retriever import Retriever
 

@@ -99,15 +99,20 @@ def resolve_systems(cfg: EvalConfig) -> list[SystemSpec]:
 
 
 def _ttft(generator: Generator, conversations: Sequence[list[dict]], decoding: DecodingConfig) -> float | None:
-    """Median seconds to the first streamed text piece over a few questions, one at a time."""
+    """Median seconds to the first streamed text piece over a few questions, one at a time; each stream is
+    closed at its first piece (closing stops the generation), so measuring costs no whole answers."""
     times = []
     for messages in conversations:
         t0 = time.perf_counter()
-        first = None
-        for _piece in generator.stream(messages, decoding):
-            first = first or time.perf_counter() - t0
-        if first is not None:
-            times.append(first)
+        stream = generator.stream(messages, decoding)
+        try:
+            for _piece in stream:
+                times.append(time.perf_counter() - t0)
+                break
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
     return statistics.median(times) if times else None
 
 

@@ -20,6 +20,7 @@ class DecodingConfig:
     temperature: float = 0.0
     top_p: float = 1.0
     seed: int = 0
+    repetition_penalty: float = 1.0  # > 1 discourages tokens the model already generated (never the prompt's)
 
 
 @dataclass(frozen=True)

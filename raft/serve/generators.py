@@ -215,7 +215,7 @@ class LocalGenerator:
             with self._lock, torch.inference_mode():
                 if cfg.temperature > 0:
                     torch.manual_seed(cfg.seed + start)
-                out = self.model.generate(**enc, **self._gen_kwargs(cfg))
+                out = self.model.generate(**enc, **self._gen_kwargs(cfg), **_penalty(cfg, enc["input_ids"].shape[1]))
             seconds = time.perf_counter() - t0
             new = out[:, enc["input_ids"].shape[1] :]
             for row, i in enumerate(idx):
@@ -256,6 +256,17 @@ class LocalGenerator:
             stream=TokenStream(cancel),
         )
         return self.scheduler.submit(req)
+
+
+def _penalty(cfg: DecodingConfig, prompt_width: int) -> dict[str, Any]:
+    """The repetition penalty as a logits processor that skips the (left-padded) prompt: a quote copied
+    from the documents is not a repetition, a loop of the model's own text is."""
+    if cfg.repetition_penalty == 1.0:
+        return {}
+    from transformers import LogitsProcessorList, RepetitionPenaltyLogitsProcessor
+
+    processor = RepetitionPenaltyLogitsProcessor(cfg.repetition_penalty, prompt_ignore_length=prompt_width)
+    return {"logits_processor": LogitsProcessorList([processor])}
 
 
 def _has_tokenizer(path: Path) -> bool:

@@ -1,13 +1,14 @@
 """Training throughput on CPU: `raft train` against a plain PyTorch LoRA loop, same rows, same settings.
 
     .venv/bin/python tests/benchmarks/bench_train_loop.py DATASET_DIR [--base-model smollm2-135m]
-        [--steps 6] [--repeats 2] [--precision fp32 bf16] [--micro-batch 4 1]
+        [--steps 6] [--repeats 2] [--precision fp32 bf16] [--micro-batch 4 1] [--lora-layers all 8]
 
 DATASET_DIR is a `raft generate` output (e.g. runs/demo/data/raft). Both sides train LoRA (r16, alpha 32,
 dropout 0.05, all linear layers) on the same rows, the first `steps × 4` training rows (a copy of the dataset
 holding only those, without its validation split, so `raft train` evaluates nothing inside its timed loop),
 one pass, 4 rows per optimizer step (`--micro-batch` rows per forward pass, gradients accumulated), each
-forward pass padded to its longest row, loss on the completion only, AdamW at lr 2e-4; in bf16 both
+forward pass padded to its longest row, loss on the completion only, AdamW at lr 2e-4 (`--lora-layers N`:
+LoRA on the last N decoder layers only, on both sides); in bf16 both
 load the frozen base weights in bf16 and run under CPU autocast. The loop takes the rows in file order;
 `raft train` in its own sampler's order. tokens/s = non-padding tokens / training time (`raft train`: the
 trainer's train_runtime; the loop: wall time of its steps). Runs are interleaved, so a load change on the
@@ -32,13 +33,15 @@ BATCH = 4
 LR = 2e-4
 
 
-def run_raft(dataset: Path, base: str, out: Path, steps: int, precision: str, micro: int) -> tuple[int, float]:
+def run_raft(
+    dataset: Path, base: str, out: Path, steps: int, precision: str, micro: int, layers: int | None
+) -> tuple[int, float]:
     from raft.train.sft import TrainConfig, train
 
     cfg = TrainConfig(
         dataset=dataset, out=out, base_model=base, max_steps=steps, batch_size=micro, grad_accum=BATCH // micro, lr=LR,
         eval_steps=10_000, logging_steps=1, max_length=2048, overwrite=True, precision=precision,
-        warmup_ratio=0.0, lr_scheduler="constant",
+        warmup_ratio=0.0, lr_scheduler="constant", lora_layers=layers,
     )  # fmt: skip
     manifest = train(cfg)
     return int(manifest["tokens_seen"]), float(manifest["train_seconds"])
@@ -73,7 +76,7 @@ def _ids(enc):
     return enc["input_ids"] if isinstance(enc, dict) or hasattr(enc, "keys") else enc
 
 
-def run_loop(dataset: Path, base: str, steps: int, precision: str, micro: int) -> tuple[int, float]:
+def run_loop(dataset: Path, base: str, steps: int, precision: str, micro: int, layers: int | None) -> tuple[int, float]:
     import torch
     from peft import LoraConfig, get_peft_model
 
@@ -83,7 +86,13 @@ def run_loop(dataset: Path, base: str, steps: int, precision: str, micro: int) -
     bf16 = precision == "bf16"
     tok = load_tokenizer(base)
     model = load_causal_lm(base, dtype=torch.bfloat16 if bf16 else torch.float32)
-    lora = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.05, target_modules="all-linear", task_type="CAUSAL_LM")
+    modules: str | list[str] = "all-linear"
+    top = {}
+    if layers:  # PEFT takes layers_to_transform only with module names
+        total = model.config.num_hidden_layers
+        top = {"layers_to_transform": list(range(total - layers, total))}
+        modules = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear) and ".layers." in n})
+    lora = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.05, target_modules=modules, task_type="CAUSAL_LM", **top)
     model = get_peft_model(model, lora)
     model.train()
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=LR)
@@ -117,23 +126,26 @@ def main() -> None:
     parser.add_argument("--precision", nargs="+", default=["fp32", "bf16"])
     parser.add_argument("--micro-batch", nargs="+", type=int, default=[BATCH],
                         help=f"rows per forward pass (1, 2 or 4); gradients accumulate to {BATCH} rows per step")
+    parser.add_argument("--lora-layers", nargs="+", default=["all"],
+                        help="'all', or N: LoRA on the last N decoder layers only")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-train-loop-"))
     data = subset(args.dataset, args.steps * BATCH, work / "data")
     results: dict[str, list[float]] = {}
-    variants = [(p, m) for p in args.precision for m in args.micro_batch]
+    layer_choices = [None if n == "all" else int(n) for n in args.lora_layers]
+    variants = [(p, m, n) for p in args.precision for m in args.micro_batch for n in layer_choices]
     for i in range(args.repeats):
-        for precision, micro in variants:
-            label = f"{precision}, micro-batch {micro}"
+        for precision, micro, layers in variants:
+            label = f"{precision}, micro-batch {micro}, LoRA on {'all layers' if layers is None else f'last {layers} layers'}"
             for name, run in (
-                (f"plain PyTorch LoRA loop, {label}", lambda p=precision, m=micro: run_loop(data, args.base_model, args.steps, p, m)),
-                (f"raft train, {label}", lambda p=precision, m=micro, i=i: run_raft(data, args.base_model, work / f"raft-{p}-{m}-{i}", args.steps, p, m)),
+                (f"plain PyTorch LoRA loop, {label}", lambda p=precision, m=micro, n=layers: run_loop(data, args.base_model, args.steps, p, m, n)),
+                (f"raft train, {label}", lambda p=precision, m=micro, n=layers, i=i: run_raft(data, args.base_model, work / f"raft-{p}-{m}-{n}-{i}", args.steps, p, m, n)),
             ):  # fmt: skip
                 tokens, seconds = run()
                 results.setdefault(name, []).append(tokens / seconds)
                 print(f"# {name}: {tokens} tokens in {seconds:.1f} s = {tokens / seconds:.0f} tokens/s", flush=True)
     print(f"\n{args.base_model}, {args.steps} steps of {BATCH} rows, LoRA r16 all-linear, {args.repeats} repeats\n")
-    print("| run | tokens/s (median) | all runs | vs plain loop, same precision and micro-batch |")
+    print("| run | tokens/s (median) | all runs | vs plain loop, same precision, micro-batch and layers |")
     print("|---|---:|---|---:|")
     for name, values in results.items():
         label = name.split(", ", 1)[1]

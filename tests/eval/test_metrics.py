@@ -197,3 +197,26 @@ def test_paired_bootstrap_edge_cases():
 def test_mean_skips_none():
     assert metrics.mean([1.0, None, 0.0]) == 0.5
     assert metrics.mean([None]) is None
+
+
+def test_time_to_first_token_stops_each_stream_at_its_first_piece():
+    from raft.eval.systems import _ttft
+    from raft.serve.decoding import DecodingConfig
+
+    class Long:
+        name = "long"
+
+        def __init__(self) -> None:
+            self.pieces, self.closed = 0, 0
+
+        def stream(self, messages, cfg):
+            try:
+                for _ in range(1000):
+                    self.pieces += 1
+                    yield "word "
+            finally:
+                self.closed += 1
+
+    gen = Long()
+    assert _ttft(gen, [[{"role": "user", "content": "q"}]] * 3, DecodingConfig()) >= 0
+    assert gen.pieces == 3 and gen.closed == 3  # one piece per question, then the generation is stopped

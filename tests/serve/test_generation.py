@@ -165,3 +165,16 @@ def test_unreachable_endpoint_is_a_clear_error(monkeypatch):
     gen = OpenAIGenerator("http://127.0.0.1:9/v1", "raft", retries=1, timeout=2)
     with pytest.raises(RaftError, match="cannot reach"):
         gen.generate(_conversations(1), DecodingConfig())
+
+
+def test_repetition_penalty_counts_generated_tokens_not_the_prompt():
+    import torch
+
+    from raft.serve.generators import _penalty
+
+    assert _penalty(DecodingConfig(), 3) == {}
+    processor = _penalty(DecodingConfig(repetition_penalty=2.0), 3)["logits_processor"][0]
+    ids = torch.tensor([[7, 8, 9, 4], [0, 8, 5, 5]])  # three (left-padded) prompt tokens, then one generated
+    scores = processor(ids, torch.full((2, 10), 2.0))
+    assert scores[0, 4] == 1.0 and scores[1, 5] == 1.0  # generated: penalised
+    assert scores[0, 7] == scores[0, 9] == scores[1, 8] == 2.0  # quoted from the prompt: untouched
