@@ -58,6 +58,12 @@ def check_config(cfg: EvalConfig) -> None:
     max_temperature = EngineLimits.max_temperature  # the bound `raft serve` applies, so both agree
     if not 0.0 <= cfg.decoding.temperature <= max_temperature:
         problems.append(f"--temperature {cfg.decoding.temperature} must be between 0 and {max_temperature}")
+    penalty = cfg.decoding.repetition_penalty
+    if not 1.0 <= penalty <= 2.0:
+        problems.append(f"--repetition-penalty {penalty} must be between 1 (off) and 2")
+    elif penalty != 1.0 and ((cfg.engine or "").startswith("onnx") or any("openai:" in s for s in cfg.systems)):
+        problems.append("--repetition-penalty works with the torch engines only; drop it for onnx engines and "
+                        "openai: systems")
     if problem := device_problem(cfg.device):
         problems.append(problem)
     if problems:
