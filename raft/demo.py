@@ -93,8 +93,8 @@ class Stage:
 
 
 def quick(cfg: DemoConfig) -> DemoConfig:
-    """`--quick`: every stage end to end with few steps and few test questions (about 3 minutes on 2 CPU
-    cores). A smoke run: its models are trained too briefly to answer, so its table shows no effect."""
+    """`--quick`: every stage end to end with few steps and few test questions (6.5 minutes on 2 CPU cores,
+    2.5 with the tiny base). A smoke run: its models are trained too briefly to answer."""
     if cfg.tiny:
         return replace(
             cfg, tiny_copy_steps=100, tiny_pretrain_steps=20, tiny_reading_steps=30, raft_steps=30, dsf_steps=15,

@@ -24,7 +24,7 @@ import click
               help="Validation rows each training evaluation reads (a seeded subset). [default: 32; tiny: all]")
 @click.option("--eval-limit", type=click.IntRange(min=1), default=None,
               help="Evaluate on a seeded subset of N test questions. [default: 150; tiny: all]")
-@click.option("--quick", is_flag=True, help="A smoke run of every stage: few steps, few test questions, about 3 minutes.")
+@click.option("--quick", is_flag=True, help="A smoke run of every stage: few steps, few test questions (about 6 minutes on 2 CPU cores).")
 @click.option("--chat", is_flag=True, help="Launch the chat app on the result when done.")
 @click.option("--port", type=int, default=7860, show_default=True, help="Port of the chat app with --chat.")
 def demo_cmd(out, corpus, qa, base_model, raft_steps, dsf_steps, batch_size, lr, lora_layers, eval_rows, eval_limit,
