@@ -8,6 +8,7 @@ from pathlib import Path
 from raft.devices import device_problem
 from raft.errors import RaftError
 from raft.serve.engine import EngineLimits
+from raft.serve.engines import ONNX_PRECISION
 from raft.serve.generators import DecodingConfig
 
 CONDITIONS = ("retrieved", "closed_book", "oracle", "oracle_distractors")
@@ -61,7 +62,7 @@ def check_config(cfg: EvalConfig) -> None:
     penalty = cfg.decoding.repetition_penalty
     if not 1.0 <= penalty <= 2.0:
         problems.append(f"--repetition-penalty {penalty} must be between 1 (off) and 2")
-    elif penalty != 1.0 and ((cfg.engine or "").startswith("onnx") or any("openai:" in s for s in cfg.systems)):
+    elif penalty != 1.0 and cfg.engine in ONNX_PRECISION:
         problems.append("--repetition-penalty works with the torch engines only; drop it for onnx engines and "
                         "openai: systems")
     if problem := device_problem(cfg.device):

@@ -85,6 +85,9 @@ def resolve_systems(cfg: EvalConfig) -> list[SystemSpec]:
     problems += [f"system name {n!r} is used twice" for n in sorted({n for n in names if names.count(n) > 1})]
     for spec in specs:
         if spec.model.startswith("openai:"):
+            if cfg.decoding.repetition_penalty != 1.0:  # the endpoint would apply its own rule, or none
+                problems.append(f"{spec.name}: --repetition-penalty works with the torch engines only; drop it "
+                                "for onnx engines and openai: systems")
             continue
         if not Path(spec.model).expanduser().exists() and not _HUB_ID.match(spec.model):
             problems.append(f"{spec.name}: model {spec.model} does not exist")

@@ -32,10 +32,6 @@ _DOC = re.compile(r"<DOCUMENT \d+: [^>]*>\n(.*?)\n</DOCUMENT>", re.DOTALL)
 def main() -> None:
     from datasets import load_from_disk
 
-    from raft.eval.metrics import mean, score_output
-    from raft.prompts import extract_answer
-    from raft.serve.decoding import DecodingConfig
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("dataset", type=Path)
     parser.add_argument("models", nargs="+")
@@ -51,40 +47,49 @@ def main() -> None:
     rows = rows.select(range(min(args.rows, len(rows))))
     convs = [list(r["prompt"]) for r in rows]
     table = []
-    for model, penalty in [(m, p) for m in args.models for p in args.repetition_penalty]:
-        if penalty == args.repetition_penalty[0]:
-            gen = _generator(model, args.base_model)
-        cfg = DecodingConfig(max_new_tokens=args.max_new_tokens, repetition_penalty=penalty)
-        t0 = time.perf_counter()
-        done = gen.generate(convs, cfg, batch_size=args.batch_size)
-        seconds = time.perf_counter() - t0
-        scores = []
-        for row, c in zip(rows, done, strict=True):
-            docs = _DOC.findall(row["prompt"][-1]["content"])
-            oracle = [docs[i] for i in row["oracle_positions"] if i < len(docs)]
-            gold = extract_answer(row["completion"][-1]["content"])  # the abstention where no oracle was given
-            scores.append(score_output(c.text, gold, docs, oracle, finish_reason=c.finish_reason))
-        tokens = sum(c.completion_tokens for c in done)
-        if args.save is not None:
-            with open(args.save, "a") as f:
-                for row, c, sc in zip(rows, done, scores, strict=True):
-                    f.write(json.dumps({"model": model, "penalty": penalty, "id": row["id"], "output": c.text,
-                                        "finish_reason": c.finish_reason, "em": sc["em_strict"]}) + "\n")
-
-        def pct(key: str, scores=scores) -> str:
-            value = mean([s[key] for s in scores])
-            return "–" if value is None else f"{100 * value:.1f}"
-
-        table.append(
-            f"| {model} | {penalty} | {pct('em_strict')} | {pct('f1_strict')} | {pct('format')} | {pct('truncated')} "
-            f"| {pct('quote_validity')} | {pct('citation_precision')} | {tokens} | {seconds:.0f} | {tokens / seconds:.1f} |"
-        )
-        print(f"# {table[-1]}", flush=True)
+    for model in args.models:
+        gen = _generator(model, args.base_model)
+        for penalty in args.repetition_penalty:
+            table.append(_row(gen, model, penalty, rows, convs, args))
+            print(f"# {table[-1]}", flush=True)
     print(f"\n{len(convs)} validation rows of {args.dataset}, greedy, max {args.max_new_tokens} new tokens, "
           f"batches of {args.batch_size}\n")  # fmt: skip
     print("| model | repetition penalty | EM | F1 | format | trunc | quote valid | cite prec | tokens | s | tok/s |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     print("\n".join(table))
+
+
+def _row(gen, model: str, penalty: float, rows, convs: list, args: argparse.Namespace) -> str:
+    """One Markdown table row: `gen` answering every row greedily with this repetition penalty."""
+    from raft.eval.metrics import mean, score_output
+    from raft.prompts import extract_answer
+    from raft.serve.decoding import DecodingConfig
+
+    cfg = DecodingConfig(max_new_tokens=args.max_new_tokens, repetition_penalty=penalty)
+    t0 = time.perf_counter()
+    done = gen.generate(convs, cfg, batch_size=args.batch_size)
+    seconds = time.perf_counter() - t0
+    scores = []
+    for row, c in zip(rows, done, strict=True):
+        docs = _DOC.findall(row["prompt"][-1]["content"])
+        oracle = [docs[i] for i in row["oracle_positions"] if i < len(docs)]
+        gold = extract_answer(row["completion"][-1]["content"])  # the abstention where no oracle was given
+        scores.append(score_output(c.text, gold, docs, oracle, finish_reason=c.finish_reason))
+    tokens = sum(c.completion_tokens for c in done)
+    if args.save is not None:
+        with open(args.save, "a") as f:
+            for row, c, sc in zip(rows, done, scores, strict=True):
+                f.write(json.dumps({"model": model, "penalty": penalty, "id": row["id"], "output": c.text,
+                                    "finish_reason": c.finish_reason, "em": sc["em_strict"]}) + "\n")
+
+    def pct(key: str) -> str:
+        value = mean([s[key] for s in scores])
+        return "–" if value is None else f"{100 * value:.1f}"
+
+    return (
+        f"| {model} | {penalty} | {pct('em_strict')} | {pct('f1_strict')} | {pct('format')} | {pct('truncated')} "
+        f"| {pct('quote_validity')} | {pct('citation_precision')} | {tokens} | {seconds:.0f} | {tokens / seconds:.1f} |"
+    )
 
 
 def _generator(model: str, base: str):
