@@ -361,7 +361,7 @@ def _train(cfg: DemoConfig, out: Path, mode: str, base: str, steps: int) -> None
             batch_size=cfg.batch_size,
             grad_accum=1,
             max_steps=steps,
-            eval_steps=max(10, steps // 3),
+            eval_steps=max(10, -(-steps // 3)),  # a multiple ends at the last step: no extra final eval
             precision=cfg.precision or ("fp32" if cfg.tiny else "auto"),
             early_stopping_patience=0,
             seed=cfg.seed,

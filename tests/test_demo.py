@@ -11,7 +11,7 @@ from dataclasses import replace
 import pytest
 from conftest import SAMPLE_DOCS, SAMPLE_QUESTIONS
 
-from raft.demo import TINY, DemoConfig, for_base, quick, run_demo, stages
+from raft.demo import TINY, DemoConfig, _train, for_base, quick, run_demo, stages
 
 pytestmark = pytest.mark.slow
 
@@ -65,6 +65,21 @@ def test_the_default_base_is_smollm2_and_tiny_keeps_its_own_settings():
     assert (small.lr, small.batch_size, small.raft_steps, small.eval_limit) == (1e-3, 8, 150, None)
     assert quick(cfg).raft_steps < cfg.raft_steps and quick(cfg).eval_limit < cfg.eval_limit
     assert quick(small).tiny_copy_steps < small.tiny_copy_steps
+
+
+def test_the_demo_evaluates_three_times_per_training_run(monkeypatch, tmp_path):
+    """Evaluations fall every `eval_steps` and at the last step (transformers always evaluates there); the
+    demo's eval_steps make the third the last, not a fourth pass a step after the third."""
+    import raft.train.sft
+
+    seen = []
+    monkeypatch.setattr(raft.train.sft, "train", lambda cfg: seen.append(cfg))
+    cfg = DemoConfig(out=tmp_path)
+    for steps in (cfg.raft_steps, 40, 45, 90):
+        _train(cfg, tmp_path, "raft", cfg.base_model, steps)
+        every = seen[-1].eval_steps
+        points = set(range(every, steps + 1, every)) | {steps}
+        assert len(points) == 3, (steps, sorted(points))
 
 
 def test_demo_writes_every_artifact(demo_run):

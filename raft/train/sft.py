@@ -85,15 +85,38 @@ def _trainer_class() -> Any:
 
     TRL's default loss also computes the entropy and top-1 accuracy of every position for its per-step
     metrics (a full-vocabulary pass, every position on CPU); nothing here reads them, and on a 2-core CPU
-    they cost more than the training step itself (tests/benchmarks/bench_train_loop.py)."""
+    they cost more than the training step itself (tests/benchmarks/bench_train_loop.py). The vocabulary
+    projection itself runs only where a label is: see `logits_where_labelled`."""
     from transformers import Trainer
     from trl import SFTTrainer
 
     class RaftSFTTrainer(SFTTrainer):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            if "labels" in inputs and slices_logits(self.model):
+                inputs = logits_where_labelled(inputs)
             return Trainer.compute_loss(self, model, inputs, return_outputs, num_items_in_batch)
 
     return RaftSFTTrainer
+
+
+def slices_logits(model: Any) -> bool:
+    """True when the model's forward projects to the vocabulary only where `logits_to_keep` says, a boolean
+    mask included (transformers' `slice_logits_to_keep`, used by its causal LMs; not remote code)."""
+    import sys
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "slice_logits_to_keep" in vars(sys.modules[type(base).__module__])
+
+
+def logits_where_labelled(inputs: dict[str, Any]) -> dict[str, Any]:
+    """The batch with `logits_to_keep` set to the positions whose next token is labelled, and the labels
+    there as `shift_labels`, so the model's own loss is unchanged while the vocabulary projection (a fifth
+    of a small model's forward pass) skips the prompt, which carries no loss."""
+    import torch.nn.functional as F
+
+    shift = F.pad(inputs["labels"], (0, 1), value=-100)[:, 1:]
+    keep = shift != -100
+    return {**inputs, "logits_to_keep": keep, "shift_labels": shift[keep]}
 
 
 def _build_trainer(cfg, hw, splits, tokenizer, has_eval, callbacks) -> Any:
@@ -112,5 +135,3 @@ def _build_trainer(cfg, hw, splits, tokenizer, has_eval, callbacks) -> Any:
         callbacks=trainer_callbacks(cfg, args, has_eval, callbacks),
     )
     return show_progress(trainer, args)
-
-

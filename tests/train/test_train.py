@@ -392,3 +392,40 @@ def test_unpacked_batches_group_rows_of_similar_length(dataset_dir, tiny_model_d
     splits, _ = adapt_prompts(splits, tok)
     trainer = _build_trainer(cfg, hardware(cfg), splits, tok, True, [])
     assert isinstance(trainer._get_train_sampler(), LengthGroupedSampler)
+
+
+def test_the_vocabulary_projection_runs_only_where_labels_are(dataset_dir, tiny_model_dir, tmp_path):
+    """The trainer's loss projects to the vocabulary only at the positions that predict a labelled token,
+    and the loss and its gradients are those of the full projection."""
+    import torch
+
+    from raft.train.hardware import hardware
+    from raft.train.inputs import adapt_prompts, load_raft_dataset, load_tokenizer
+    from raft.train.sft import _build_trainer
+
+    cfg = small_cfg(dataset_dir, tmp_path / "m", tiny_model_dir)
+    splits, _ = load_raft_dataset(dataset_dir)
+    tok = load_tokenizer(str(tiny_model_dir))
+    splits, _ = adapt_prompts(splits, tok)
+    trainer = _build_trainer(cfg, hardware(cfg), splits, tok, True, [])
+    batch = next(iter(trainer.get_train_dataloader()))
+    model = trainer.model.eval()  # no dropout: both passes see the same network
+    projected = []
+    hook = model.get_output_embeddings().register_forward_hook(lambda m, i, o: projected.append(i[0].shape))
+
+    def loss_and_grads(compute):
+        model.zero_grad()
+        loss = compute()
+        loss.backward()
+        return loss.detach(), [p.grad.clone() for p in model.parameters() if p.requires_grad]
+
+    sliced, sliced_grads = loss_and_grads(lambda: trainer.compute_loss(model, dict(batch)))
+    full, full_grads = loss_and_grads(lambda: model(**batch).loss)
+    hook.remove()
+    labelled = int((batch["labels"][:, 1:] != -100).sum())
+    assert projected[0][:-1] == (labelled,)  # the sliced pass: one row per labelled next token
+    assert projected[1][:-1] == tuple(batch["input_ids"].shape)  # the full pass: every position
+    assert labelled < batch["input_ids"].numel() / 2
+    torch.testing.assert_close(sliced, full)
+    for a, b in zip(sliced_grads, full_grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
