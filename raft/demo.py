@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from raft import artifacts
+from raft import artifacts, prompts
 from raft.errors import RaftError
 from raft.index.corpus import SAMPLE_DOCS, SAMPLE_QUESTIONS
 from raft.models import offline
@@ -135,7 +135,7 @@ def stages(cfg: DemoConfig) -> list[Stage]:
                 f"Build the {mode.upper()} dataset",
                 out / "data" / mode,
                 ("index", "qa"),
-                {**_pick(cfg, "distractors p_oracle strategy seed"), "mode": mode},
+                {**_pick(cfg, "distractors p_oracle strategy seed"), "mode": mode, "prompt": prompts.contract()["hash"]},
                 lambda mode=mode: _generate(cfg, out, mode),
             )
         )

@@ -14,7 +14,7 @@ from typing import Any
 
 from raft.documents import Document
 
-PROMPT_VERSION = "raft-prompt-v2"
+PROMPT_VERSION = "raft-prompt-v3"
 
 BEGIN_QUOTE = "##begin_quote##"
 END_QUOTE = "##end_quote##"
@@ -48,9 +48,11 @@ def format_document(doc: Any, number: int) -> str:
 
 
 def build_user_prompt(question: str, docs: Sequence[Any]) -> str:
-    """The user turn: the documents (if any) followed by the question."""
-    blocks = [format_document(d, i + 1) for i, d in enumerate(docs)]
-    blocks.append(f"Question: {question.strip()}")
+    """The user turn: the question, the documents (if any), and the question again."""
+    q = f"Question: {question.strip()}"
+    blocks = [q] if docs else []
+    blocks += [format_document(d, i + 1) for i, d in enumerate(docs)]
+    blocks.append(q)
     return "\n\n".join(blocks)
 
 
@@ -109,7 +111,7 @@ def contract() -> dict[str, Any]:
         "version": PROMPT_VERSION,
         "system_prompt": SYSTEM_PROMPT,
         "document_format": "<DOCUMENT {number}: {title}>\\n{text}\\n</DOCUMENT>",
-        "user_format": "{documents}\\n\\nQuestion: {question}",
+        "user_format": "Question: {question}\\n\\n{documents}\\n\\nQuestion: {question}",
         "begin_quote": BEGIN_QUOTE,
         "end_quote": END_QUOTE,
         "answer_tag": ANSWER_TAG,

@@ -82,6 +82,18 @@ def test_the_demo_evaluates_three_times_per_training_run(monkeypatch, tmp_path):
         assert len(points) == 3, (steps, sorted(points))
 
 
+def test_a_new_prompt_contract_redoes_the_data_and_what_follows(monkeypatch):
+    """The data stages' inputs cover the prompt contract, so a demo re-run after the contract changed
+    rebuilds its datasets (and so retrains) instead of handing training data it would refuse."""
+    from raft import prompts
+
+    before = {s.name: s.settings for s in stages(DemoConfig())}
+    monkeypatch.setattr(prompts, "SYSTEM_PROMPT", prompts.SYSTEM_PROMPT + " Be brief.")
+    after = {s.name: s.settings for s in stages(DemoConfig())}
+    assert before["data-raft"] != after["data-raft"] and before["data-dsf"] != after["data-dsf"]
+    assert before["index"] == after["index"]
+
+
 def test_demo_writes_every_artifact(demo_run):
     cfg, report, lines = demo_run
     out = cfg.out
