@@ -62,7 +62,7 @@ class Matrix:
     def base(self, name: str) -> Path:
         if name not in self._bases:
             out = build_family_model(family(name), self.bpe, self.root / name / "base")
-            teach_fixed_answer(out, conversations(10, max_docs=2), steps=family(name).teach_steps)
+            teach_fixed_answer(out, conversations(15, max_docs=2), steps=family(name).teach_steps)
             self._bases[name] = out
         return self._bases[name]
 
