@@ -12,6 +12,9 @@ from raft.serve.engines import ONNX_PRECISION
 from raft.serve.generators import DecodingConfig
 
 CONDITIONS = ("retrieved", "closed_book", "oracle", "oracle_distractors")
+PENALTY_TORCH_ONLY = (
+    "--repetition-penalty works with the torch engines only; drop it for onnx engines and openai: systems"
+)
 
 
 @dataclass(frozen=True)
@@ -63,8 +66,7 @@ def check_config(cfg: EvalConfig) -> None:
     if not 1.0 <= penalty <= 2.0:
         problems.append(f"--repetition-penalty {penalty} must be between 1 (off) and 2")
     elif penalty != 1.0 and cfg.engine in ONNX_PRECISION:
-        problems.append("--repetition-penalty works with the torch engines only; drop it for onnx engines and "
-                        "openai: systems")
+        problems.append(PENALTY_TORCH_ONLY)
     if problem := device_problem(cfg.device):
         problems.append(problem)
     if problems:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from raft import artifacts
 from raft.errors import RaftError
-from raft.eval.config import EvalConfig
+from raft.eval.config import PENALTY_TORCH_ONLY, EvalConfig
 from raft.serve.generators import DecodingConfig
 
 if TYPE_CHECKING:
@@ -86,8 +86,7 @@ def resolve_systems(cfg: EvalConfig) -> list[SystemSpec]:
     for spec in specs:
         if spec.model.startswith("openai:"):
             if cfg.decoding.repetition_penalty != 1.0:  # the endpoint would apply its own rule, or none
-                problems.append(f"{spec.name}: --repetition-penalty works with the torch engines only; drop it "
-                                "for onnx engines and openai: systems")
+                problems.append(f"{spec.name}: {PENALTY_TORCH_ONLY}")
             continue
         if not Path(spec.model).expanduser().exists() and not _HUB_ID.match(spec.model):
             problems.append(f"{spec.name}: model {spec.model} does not exist")
