@@ -1,4 +1,4 @@
-"""`raft demo`: corpus → index → RAFT + DSF data → base model → RAFT + DSF training → eval, offline.
+"""`raft demo`: corpus → index → RAFT + DSF data → RAFT + DSF training of the base model → eval, offline.
 
 Every stage writes a self-describing directory under RUN_DIR. A stage is reused on a re-run when its
 manifest is present and the inputs it was built from (settings + upstream manifests) are unchanged;
@@ -28,16 +28,12 @@ log = logging.getLogger(__name__)
 STATE = "demo_state.json"
 
 
-TINY = "tiny"  # --base-model tiny: the from-scratch offline base (`raft tiny-model`) instead of a pretrained LLM
-
-
 @dataclass(frozen=True)
 class DemoConfig:
     """Settings of the demo; the defaults are the README's run: SmolLM2-135M-Instruct tuned with LoRA on
     160 rows, 150 seeded test questions (see docs/demo.md for the time it takes on 2 CPU cores).
 
-    `base_model` is a hub id, a path, an offline alias (`smollm2-135m`) or `tiny`; `for_base` gives the
-    settings that go with the tiny base.
+    `base_model` is a hub id, a path or an offline alias (`smollm2-135m`).
     """
 
     out: Path = Path("runs/demo")
@@ -49,37 +45,20 @@ class DemoConfig:
     distractors: int = 3
     p_oracle: float = 0.8
     strategy: str = "hard"
-    tiny_arch: str = "lfm2"
-    tiny_copy_steps: int = 700  # copy drill (raft/models/tiny.py): the base learns to copy from its context
-    tiny_pretrain_steps: int = 30
-    tiny_reading_steps: int = 150  # self-supervised reading tasks (raft/models/reading.py): format and span finding
     raft_steps: int = 40
     dsf_steps: int = 40
     batch_size: int = 4
     lr: float = 3e-4
-    full: bool | None = None  # None: full fine-tuning for the tiny model, LoRA otherwise
+    full: bool = False  # full fine-tuning instead of LoRA
     lora_layers: int | None = None  # LoRA on the last N decoder layers only (raft train --lora-layers); None: all
     eval_rows: int | None = 32  # validation rows each training eval reads (raft train --eval-rows); None: all
-    precision: str | None = None  # None: fp32 for the tiny model (as its table was measured), auto otherwise
+    precision: str = "auto"  # raft train --precision
     k: int = 4
     test_fraction: float = 0.2  # documents held out for test when the QA file has no split column
     eval_limit: int | None = 150  # a seeded subset of the test questions; None: all of them
     max_new_tokens: int = 96  # a third of the composed answers on the bundled corpus need more than 64 tokens
     eval_batch_size: int = 16
     seed: int = 0
-
-    @property
-    def tiny(self) -> bool:
-        return self.base_model == TINY
-
-
-def for_base(cfg: DemoConfig) -> DemoConfig:
-    """The settings that go with `cfg.base_model`: the tiny base trains fully, longer, at a higher rate."""
-    if not cfg.tiny:
-        return cfg
-    return replace(
-        cfg, raft_steps=150, dsf_steps=150, batch_size=8, lr=1e-3, lora_layers=None, eval_rows=None, eval_limit=None
-    )
 
 
 @dataclass(frozen=True)
@@ -93,20 +72,13 @@ class Stage:
 
 
 def quick(cfg: DemoConfig) -> DemoConfig:
-    """`--quick`: every stage end to end with few steps and few test questions (6.5 minutes on 2 CPU cores,
-    2.5 with the tiny base). A smoke run: its models are trained too briefly to answer."""
-    if cfg.tiny:
-        return replace(
-            cfg, tiny_copy_steps=100, tiny_pretrain_steps=20, tiny_reading_steps=30, raft_steps=30, dsf_steps=15,
-            eval_limit=40,
-        )  # fmt: skip
+    """`--quick`: every stage end to end with few steps and few test questions (6.5 minutes on 2 CPU cores).
+    A smoke run: its models are trained too briefly to answer."""
     return replace(cfg, raft_steps=4, dsf_steps=2, eval_rows=4, eval_limit=16, max_new_tokens=48)
 
 
 def stages(cfg: DemoConfig) -> list[Stage]:
     out = Path(cfg.out)
-    base_dir = out / "base-model"
-    base = str(base_dir) if cfg.tiny else cfg.base_model
     s = []
     s.append(
         Stage(
@@ -139,27 +111,15 @@ def stages(cfg: DemoConfig) -> list[Stage]:
                 lambda mode=mode: _generate(cfg, out, mode),
             )
         )
-    if cfg.tiny:
-        s.append(
-            Stage(
-                "base",
-                "Build the tiny base model (test documents left out)",
-                base_dir,
-                ("index", "data-raft"),
-                _pick(cfg, "corpus tiny_arch tiny_copy_steps tiny_pretrain_steps tiny_reading_steps seed"),
-                lambda: _tiny(cfg, base_dir),
-            )
-        )
-    base_inputs = ("base",) if cfg.tiny else ()
     for mode, steps in (("raft", cfg.raft_steps), ("dsf", cfg.dsf_steps)):
         s.append(
             Stage(
                 f"train-{mode}",
                 f"Train the {mode.upper()} model",
                 out / "models" / mode,
-                (f"data-{mode}", *base_inputs),
+                (f"data-{mode}",),
                 {**_pick(cfg, "batch_size lr full lora_layers eval_rows precision seed base_model"), "steps": steps},
-                lambda mode=mode, steps=steps: _train(cfg, out, mode, base, steps),
+                lambda mode=mode, steps=steps: _train(cfg, out, mode, steps),
             )
         )
     s.append(
@@ -167,9 +127,9 @@ def stages(cfg: DemoConfig) -> list[Stage]:
             "eval",
             "Evaluate base, DSF and RAFT with retrieval",
             out / "report",
-            ("index", "qa", "train-raft", "train-dsf", *base_inputs),
+            ("index", "qa", "train-raft", "train-dsf"),
             _pick(cfg, "k eval_limit max_new_tokens eval_batch_size seed"),
-            lambda: _evaluate(cfg, out, base),
+            lambda: _evaluate(cfg, out),
         )
     )
     return s
@@ -233,11 +193,11 @@ def _validate(cfg: DemoConfig) -> None:
             problems.append(f"{name.replace('_', '-')} must be at least 1")
     if not 0.0 < cfg.test_fraction < 1.0:
         problems.append("test-fraction must be between 0 and 1")
-    named = cfg.tiny or Path(cfg.base_model).exists() or "/" in cfg.base_model
+    named = Path(cfg.base_model).exists() or "/" in cfg.base_model
     if not named and offline.find(cfg.base_model) is None:
         problems.append(
-            f"--base-model {cfg.base_model} is neither a directory, a hub id (owner/name), an offline model "
-            f"({', '.join(m.alias for m in offline.MODELS)}) nor {TINY}"
+            f"--base-model {cfg.base_model} is neither a directory, a hub id (owner/name) nor an offline model "
+            f"({', '.join(m.alias for m in offline.MODELS)})"
         )
     if problems:
         raise RaftError("; ".join(problems))
@@ -326,35 +286,15 @@ def _generate(cfg: DemoConfig, out: Path, mode: str) -> None:
     )
 
 
-def _tiny(cfg: DemoConfig, out: Path) -> None:
-    """The tiny base model, pretrained without the test documents (read from the dataset's lineage)."""
-    from raft.models.tiny import TinyModelConfig, build_tiny_model
-
-    lineage = json.loads((out.parent / "data" / "raft" / "lineage.json").read_text())
-    build_tiny_model(
-        TinyModelConfig(
-            out=out,
-            corpus=Path(cfg.corpus),
-            arch=cfg.tiny_arch,
-            copy_steps=cfg.tiny_copy_steps,
-            pretrain_steps=cfg.tiny_pretrain_steps,
-            reading_steps=cfg.tiny_reading_steps,
-            seed=cfg.seed,
-            exclude=tuple(lineage["splits"]["test"]["held_out_docs"]),
-            overwrite=True,
-        )
-    )
-
-
-def _train(cfg: DemoConfig, out: Path, mode: str, base: str, steps: int) -> None:
+def _train(cfg: DemoConfig, out: Path, mode: str, steps: int) -> None:
     from raft.train.sft import TrainConfig, train
 
     train(
         TrainConfig(
             dataset=out / "data" / mode,
             out=out / "models" / mode,
-            base_model=base,
-            full=cfg.tiny if cfg.full is None else cfg.full,
+            base_model=cfg.base_model,
+            full=cfg.full,
             lora_layers=cfg.lora_layers,
             eval_rows=cfg.eval_rows,
             lr=cfg.lr,
@@ -362,7 +302,7 @@ def _train(cfg: DemoConfig, out: Path, mode: str, base: str, steps: int) -> None
             grad_accum=1,
             max_steps=steps,
             eval_steps=max(10, -(-steps // 3)),  # a multiple ends at the last step: no extra final eval
-            precision=cfg.precision or ("fp32" if cfg.tiny else "auto"),
+            precision=cfg.precision,
             early_stopping_patience=0,
             seed=cfg.seed,
             overwrite=True,
@@ -370,7 +310,7 @@ def _train(cfg: DemoConfig, out: Path, mode: str, base: str, steps: int) -> None
     )
 
 
-def _evaluate(cfg: DemoConfig, out: Path, base: str) -> None:
+def _evaluate(cfg: DemoConfig, out: Path) -> None:
     from raft.eval.run import EvalConfig, run_eval
     from raft.serve.generators import DecodingConfig
 
@@ -379,7 +319,7 @@ def _evaluate(cfg: DemoConfig, out: Path, base: str) -> None:
             index=out / "index",
             qa=out / "questions" / "questions.jsonl",
             out=out / "report",
-            systems=(f"base={base}", f"dsf={out / 'models' / 'dsf'}", f"raft={out / 'models' / 'raft'}"),
+            systems=(f"base={cfg.base_model}", f"dsf={out / 'models' / 'dsf'}", f"raft={out / 'models' / 'raft'}"),
             k=cfg.k,
             split="test",
             limit=cfg.eval_limit,

@@ -2,8 +2,8 @@
 
 Three splits, always by oracle document, never by row: `train` (training rows), `validation` (early
 stopping, best checkpoint, search; carved from training documents) and `test` (held out: its questions
-and oracle documents never reach training rows, not even as distractors, nor model selection, nor a
-base model's pretraining text). A QA file's own split column wins; its names map onto these three.
+and oracle documents never reach training rows, not even as distractors, nor model selection). A QA
+file's own split column wins; its names map onto these three.
 """
 
 from __future__ import annotations

@@ -39,12 +39,14 @@ def sample_index(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
-    """A tiny Llama-shaped base model with a tokenizer trained on the bundled corpus (brief pretraining)."""
-    from raft.models.tiny import TinyModelConfig, build_tiny_model
+    """A random-init tiny Llama of the SmolLM2 family (tests/families.py: ChatML template, hidden size 64,
+    2 layers) with a BPE tokenizer trained on the bundled corpus and the prompt contract: the product's
+    real base model in miniature. Untrained: its output is noise; see `teach_fixed_answer` for a model
+    that answers."""
+    from tests.families import build_family_model, contract_texts, corpus_texts, family, train_base_bpe
 
-    out = tmp_path_factory.mktemp("tiny-model") / "model"
-    build_tiny_model(TinyModelConfig(out=out, corpus=SAMPLE_DOCS, pretrain_steps=30, seed=0))
-    return out
+    out = tmp_path_factory.mktemp("tiny-llama") / "model"
+    return build_family_model(family("smollm2"), train_base_bpe(corpus_texts(SAMPLE_DOCS) + contract_texts()), out)
 
 
 # ---- helpers shared by the training tests ----------------------------------------------------------

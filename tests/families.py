@@ -498,6 +498,23 @@ def family(name: str) -> Family:
 # ---- building a tiny model of a family ------------------------------------------------------------
 
 
+def corpus_texts(corpus: Path | None = None) -> list[str]:
+    """Title and text of every document `raft index` reads from `corpus` (default: the bundled docs)."""
+    from raft.index.corpus import SAMPLE_DOCS, Corpus
+
+    return [f"{d.title}\n\n{d.text}".strip() for d in Corpus(Path(corpus or SAMPLE_DOCS)) if d.text.strip()]
+
+
+def contract_texts() -> list[str]:
+    """Prompt-contract text, so the tokenizer learns the words every RAFT prompt uses."""
+    from raft import prompts
+
+    c = prompts.contract()
+    example = prompts.build_user_prompt("What is the answer?", [prompts.Document("Title", "Some text.")])
+    quote = prompts.format_quote("a quoted sentence")
+    return [c["system_prompt"], example, f"{quote} {prompts.ANSWER_TAG} {prompts.ABSTAIN_ANSWER}"] * 20
+
+
 def train_base_bpe(texts: list[str], vocab_size: int = 2000) -> Any:
     """A byte-level BPE model trained on `texts` (shared by every family; specials are added per family)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers

@@ -11,7 +11,7 @@ from dataclasses import replace
 import pytest
 from conftest import SAMPLE_DOCS, SAMPLE_QUESTIONS
 
-from raft.demo import TINY, DemoConfig, _train, for_base, quick, run_demo, stages
+from raft.demo import DemoConfig, _train, quick, run_demo, stages
 
 pytestmark = pytest.mark.slow
 
@@ -36,16 +36,15 @@ def small_corpus(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def demo_run(small_corpus, tmp_path_factory):
+def demo_run(small_corpus, tiny_model_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("demo") / "run"
     cfg = replace(
-        quick(for_base(DemoConfig(base_model=TINY))),  # the plumbing on the smallest base; SmolLM2 is the default
+        quick(DemoConfig()),
         out=out,
         corpus=small_corpus / "docs",
         qa=small_corpus / "questions.jsonl",
+        base_model=str(tiny_model_dir),  # the plumbing on a tiny SmolLM2-shaped model; SmolLM2 is the default
         # smaller than --quick: this test checks the plumbing, not the figures
-        tiny_copy_steps=10,
-        tiny_reading_steps=4,
         raft_steps=8,
         dsf_steps=4,
         eval_limit=12,
@@ -56,15 +55,12 @@ def demo_run(small_corpus, tmp_path_factory):
     return cfg, report, lines
 
 
-def test_the_default_base_is_smollm2_and_tiny_keeps_its_own_settings():
+def test_the_default_base_is_smollm2_tuned_with_lora():
     cfg = DemoConfig()
-    assert cfg.base_model == "smollm2-135m" and not cfg.tiny and for_base(cfg) == cfg
-    assert "base" not in [s.name for s in stages(cfg)]  # a pretrained base: nothing to build
-    small = for_base(DemoConfig(base_model=TINY))
-    assert small.tiny and "base" in [s.name for s in stages(small)]
-    assert (small.lr, small.batch_size, small.raft_steps, small.eval_limit) == (1e-3, 8, 150, None)
+    assert cfg.base_model == "smollm2-135m" and not cfg.full
+    names = [s.name for s in stages(cfg)]  # a pretrained base: nothing to build
+    assert names == ["index", "qa", "data-raft", "data-dsf", "train-raft", "train-dsf", "eval"]
     assert quick(cfg).raft_steps < cfg.raft_steps and quick(cfg).eval_limit < cfg.eval_limit
-    assert quick(small).tiny_copy_steps < small.tiny_copy_steps
 
 
 def test_the_demo_evaluates_three_times_per_training_run(monkeypatch, tmp_path):
@@ -76,7 +72,7 @@ def test_the_demo_evaluates_three_times_per_training_run(monkeypatch, tmp_path):
     monkeypatch.setattr(raft.train.sft, "train", lambda cfg: seen.append(cfg))
     cfg = DemoConfig(out=tmp_path)
     for steps in (cfg.raft_steps, 40, 45, 90):
-        _train(cfg, tmp_path, "raft", cfg.base_model, steps)
+        _train(cfg, tmp_path, "raft", steps)
         every = seen[-1].eval_steps
         points = set(range(every, steps + 1, every)) | {steps}
         assert len(points) == 3, (steps, sorted(points))
@@ -102,7 +98,6 @@ def test_demo_writes_every_artifact(demo_run):
         "questions",
         "data/raft",
         "data/dsf",
-        "base-model",
         "models/raft",
         "models/dsf",
         "report",
@@ -124,16 +119,13 @@ def test_demo_writes_every_artifact(demo_run):
     test = [q for q in questions if q["split"] == "test"]
     test_docs = {d for q in test for d in q["doc_ids"]}
     assert test and test_docs and len(test) < len(questions)
-    # Never before eval: no test question or test document in any training row, nor in the base model's pretraining.
+    # Never before eval: no test question or test document in any training row.
     for mode in ("raft", "dsf"):
         for split in ("train", "validation"):
             rows = [json.loads(x) for x in (out / "data" / mode / f"{split}.jsonl").read_text().splitlines()]
             assert {q["id"] for q in test}.isdisjoint({r["id"] for r in rows})
             assert test_docs.isdisjoint({d for r in rows for d in r["context_doc_ids"] + r["oracle_doc_ids"]})
-    pretrained = set(json.loads((out / "base-model" / "lineage.json").read_text())["pretrain_docs"])
-    assert pretrained and test_docs.isdisjoint(pretrained)
     assert report["questions"]["overlap"] == {"base": 0, "dsf": 0, "raft": 0}
-    assert report["questions"]["pretrain_overlap"] == {"base": 0, "dsf": 0, "raft": 0}
     assert any("Train the RAFT model" in line for line in lines)
 
 
@@ -142,7 +134,7 @@ def test_rerun_reuses_everything(demo_run):
     lines: list[str] = []
     run_demo(cfg, echo=lines.append)
     stage_lines = [line for line in lines if line.startswith("[")]
-    assert len(stage_lines) == 8 and all("reusing" in line for line in stage_lines)
+    assert len(stage_lines) == 7 and all("reusing" in line for line in stage_lines)
 
 
 def test_deleting_a_stage_redoes_it_and_what_follows(demo_run):

@@ -27,7 +27,6 @@ def cli(verbose: bool) -> None:
       raft search INDEX "query"         query an index
       raft generate INDEX -o DATASET    build RAFT training data
       raft pull smollm2-135m            fetch a pretrained base model for offline use
-      raft tiny-model -o MODEL          build a small offline base model
       raft train DATASET -o MODEL       fine-tune with TRL + PEFT (LoRA)
       raft export MODEL -o OUT          merged model for vLLM / SGLang
       raft tune DATASET -o TUNE_DIR     hyperparameter search (Optuna), best by validation loss
@@ -85,10 +84,10 @@ from raft.cli.data import generate_cmd  # noqa: E402
 from raft.cli.demo import demo_cmd  # noqa: E402
 from raft.cli.eval import eval_cmd  # noqa: E402
 from raft.cli.index import index_cmd, search_cmd  # noqa: E402
-from raft.cli.models import export_cmd, merge_cmd, pull_cmd, tiny_model_cmd  # noqa: E402
+from raft.cli.models import export_cmd, merge_cmd, pull_cmd  # noqa: E402
 from raft.cli.serve import chat_cmd, feedback_group, serve_cmd  # noqa: E402
 from raft.cli.train import train_cmd, train_compare_cmd, tune_cmd  # noqa: E402
 
-for _command in (index_cmd, search_cmd, generate_cmd, pull_cmd, tiny_model_cmd, train_cmd, merge_cmd, export_cmd,
+for _command in (index_cmd, search_cmd, generate_cmd, pull_cmd, train_cmd, merge_cmd, export_cmd,
                  train_compare_cmd, tune_cmd, eval_cmd, chat_cmd, serve_cmd, feedback_group, demo_cmd):
     cli.add_command(_command)

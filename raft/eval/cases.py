@@ -99,7 +99,6 @@ def score_rows(
                 answer_chunk_ids=[c.chunk_id for c in holding],
                 oracle_in_context=bool(holding),
                 overlap=flags[i]["trained"],
-                pretrain_overlap=flags[i]["pretrained"],
                 systems={},
             )
             for name, by_condition in outputs.items():

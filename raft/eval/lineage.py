@@ -20,7 +20,6 @@ class Lineage:
 
     trained_keys: frozenset[str] = frozenset()  # question keys of training and validation rows
     trained_docs: frozenset[str] = frozenset()  # oracle and context documents of those rows
-    pretrain_docs: frozenset[str] = frozenset()  # documents a base model was pretrained on
     test_keys: frozenset[str] = frozenset()  # questions a dataset held out for test
     sources: tuple[str, ...] = ()
 
@@ -47,7 +46,6 @@ def _merge_lineage(files: Sequence[Path]) -> Lineage:
 
     keys: set[str] = set()
     docs: set[str] = set()
-    pretrain: set[str] = set()
     test: set[str] = set()
     for f in files:
         data = json.loads(f.read_text())
@@ -58,20 +56,18 @@ def _merge_lineage(files: Sequence[Path]) -> Lineage:
             keys.update(part.get("question_keys", []))
             docs.update(part.get("oracle_docs", []))
             docs.update(part.get("context_docs", []))
-        pretrain.update(data.get("pretrain_docs", []))
-    return Lineage(frozenset(keys), frozenset(docs), frozenset(pretrain), frozenset(test), tuple(map(str, files)))
+    return Lineage(frozenset(keys), frozenset(docs), frozenset(test), tuple(map(str, files)))
 
 
 def overlap_flags(cases: Sequence[Case], lineages: dict[str, Lineage]) -> list[dict[str, list[str]]]:
-    """Per case: the systems that trained on it (`trained`) and whose base was pretrained on its oracle (`pretrained`)."""
+    """Per case: the systems that trained or were selected on it or on its oracle document (`trained`)."""
     from raft.data.qa import question_key
 
     flags = []
     for case in cases:
         key = question_key(case.item.question)
         trained = [n for n, lin in lineages.items() if key in lin.trained_keys or case.oracle_docs & lin.trained_docs]
-        pretrained = [n for n, lin in lineages.items() if case.oracle_docs & lin.pretrain_docs]
-        flags.append({"trained": trained, "pretrained": pretrained})
+        flags.append({"trained": trained})
     return flags
 
 

@@ -45,7 +45,6 @@ class QuestionRow(TypedDict):
     answer_chunk_ids: list[str]
     oracle_in_context: bool
     overlap: list[str]  # systems that trained or were selected on this question
-    pretrain_overlap: list[str]  # systems whose base was pretrained on its oracle document
     systems: dict[str, SystemOutput]
 
 
@@ -54,7 +53,6 @@ class QuestionCounts(TypedDict):
     evaluated: int
     unmatched: int
     overlap: dict[str, int]
-    pretrain_overlap: dict[str, int]
 
 
 class Unmatched(TypedDict):

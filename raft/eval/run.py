@@ -6,9 +6,9 @@ empty (closed book), the oracle alone, or the oracle among random distractors, t
 comes from. Scores are paired per question, so differences get a paired bootstrap CI.
 
 Before any weights load, every system's lineage (the `lineage.json` a model directory carries from its
-dataset, and a base model's pretraining documents) is checked against the questions: a question the
-model trained or was selected on, or whose oracle document it saw in training, is refused unless
-`--allow-overlap`, and then every such row is flagged in the report.
+dataset, and its base's when the base is a model directory too) is checked against the questions: a
+question the model trained or was selected on, or whose oracle document it saw in training, is refused
+unless `--allow-overlap`, and then every such row is flagged in the report.
 """
 
 from __future__ import annotations
@@ -91,7 +91,6 @@ def run_eval(
             evaluated=len(pairs),
             unmatched=len(unmatched),
             overlap={s.name: sum(s.name in f["trained"] for f in flags) for s in specs},
-            pretrain_overlap={s.name: sum(s.name in f["pretrained"] for f in flags) for s in specs},
         ),
         lineage={name: list(lin.sources) for name, lin in lineages.items()},
         unmatched=[Unmatched(id=q.id, line=q.line, reason=why) for q, why in unmatched],

@@ -1,5 +1,5 @@
-"""Models: loads base models and tokenizers, builds the offline tiny base, exports tuned models.
+"""Models: loads base models and tokenizers, fetches the offline pretrained model, exports tuned models.
 
-Reads a model id or directory; writes model directories (tiny base, merged export).
-Run by `raft tiny-model`, `raft export` and by every command that loads a model.
+Reads a model id or directory; writes model directories (the converted offline model, merged export).
+Run by `raft pull`, `raft export` and by every command that loads a model.
 """

@@ -23,7 +23,7 @@ LOAD_HINT = (
 )
 
 
-MODEL_KINDS = ("model", "base-model")  # `raft train` / `raft merge` / `raft export`, and `raft tiny-model`
+MODEL_KIND = "model"  # written by `raft train`, `raft merge` and `raft export`
 
 
 def _first_line(exc: BaseException) -> str:
@@ -41,7 +41,7 @@ def check_model_source(source: str, what: str = "model") -> None:
         kind = json.loads(manifest.read_text()).get("kind") if manifest.is_file() else "model"
     except (OSError, ValueError, AttributeError):
         return
-    if kind not in MODEL_KINDS:
+    if kind != MODEL_KIND:
         article = "an" if str(kind)[:1] in "aeiou" else "a"
         raise RaftError(f"{what} '{source}' is {article} {kind} directory, not a model; {LOAD_HINT}, "
                         "or a `raft train` MODEL_DIR")

@@ -3,7 +3,7 @@
     .venv/bin/python tests/benchmarks/bench_demo_datasets.py pubmedqa [--out runs/pubmedqa] [--eval-limit N]
     .venv/bin/python tests/benchmarks/bench_demo_datasets.py squad [--out runs/squad] [--eval-limit N]
     .venv/bin/python tests/benchmarks/bench_demo_datasets.py aws [--out runs/aws]
-    ... [--base-model tiny]   # the from-scratch base the tables of 2026-12-02 were measured with
+    ... [--base-model ID_OR_PATH]   # the tables of 2026-12-02 were measured with a from-scratch tiny base, since removed
 
 - `pubmedqa`: indexes the abstract sections of `ori_pqal.json` (one document per section); its split column
   (the 500 official test PMIDs) drives train/test; yes/no/maybe answers, so accuracy is the main metric.
@@ -25,7 +25,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from raft.demo import DemoConfig, for_base, run_demo
+from raft.demo import DemoConfig, run_demo
 from raft.eval.report import format_table
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "datasets"
@@ -46,7 +46,7 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     corpus, qa = DATASETS[args.dataset]
     out = args.out or Path("runs") / args.dataset
-    cfg = replace(for_base(DemoConfig(base_model=args.base_model)), out=out, corpus=corpus, qa=qa)
+    cfg = replace(DemoConfig(), base_model=args.base_model, out=out, corpus=corpus, qa=qa)
     if args.eval_limit is not None:
         cfg = replace(cfg, eval_limit=args.eval_limit)
     t0 = time.perf_counter()

@@ -8,7 +8,7 @@ Two settings:
       demo is run into OUT/demo, `--quick` for the reduced setting);
   (b) squad: the demo flow on the first N articles of SQuAD 2.0 dev (read from ../shared/datasets;
       questions split by article, the last quarter of the articles is the test side), starting from the
-      demo run's base model (or `--squad-base-model`).
+      demo's base model (or `--squad-base-model`).
 For each, DPO starts from `models/raft` on pairs built from the run's own RAFT dataset (`data/raft`);
 both models are then evaluated on the same test questions, retrieval, prompt and decoding. Printed and
 written to OUT/bench_dpo.md: per-system metrics read by name from report.json / per_question.jsonl
@@ -139,7 +139,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--skip", choices=["demo", "squad"], default=None)
     ap.add_argument("--squad-base-model", default=None,
-                    help="Base model of the SQuAD run [the demo run's tiny base model, fully fine-tuned].")
+                    help="Base model of the SQuAD run [the demo's, smollm2-135m].")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     base = DemoConfig(seed=args.seed, eval_limit=args.eval_limit, max_new_tokens=args.max_new_tokens)
@@ -154,9 +154,8 @@ def main() -> None:
         corpus, qa = squad_subset(args.out / "squad-data", args.squad_articles)
         runs["squad"] = args.out / "squad"
         squad = replace(base, out=runs["squad"], corpus=corpus, qa=qa)
-        tiny = runs.get("demo", args.out / "demo") / "base-model"
-        if args.squad_base_model or (tiny / "manifest.json").is_file():  # skip a second tiny-model pretraining
-            squad = replace(squad, base_model=args.squad_base_model or str(tiny), full=True)
+        if args.squad_base_model:
+            squad = replace(squad, base_model=args.squad_base_model)
         run_demo(squad)
     parts = []
     for setting, run in runs.items():

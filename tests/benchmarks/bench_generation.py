@@ -1,10 +1,12 @@
 """Batched generation (raft.serve.generators, as `raft eval` uses it) vs one question at a time with `model.generate`.
 
 Same model, same prompts (RAFT prompts over real PubMedQA questions and contexts, read from
-../shared/datasets), same greedy decoding. The model is a random-init Llama of about 25M parameters
-whose tokenizer is trained on the same contexts. Prints a Markdown table of throughput.
+../shared/datasets), same greedy decoding. The model is `--model` (any model directory, hub id or offline
+alias; default SmolLM2-135M-Instruct). The table in RESULTS.md was measured with a random-init Llama of
+about 25M parameters built by the since-removed `raft tiny-model` builder. Prints a Markdown table of
+throughput.
 
-    .venv/bin/python tests/benchmarks/bench_generation.py [--questions 32] [--max-new-tokens 48]
+    .venv/bin/python tests/benchmarks/bench_generation.py [--model smollm2-135m] [--questions 32] [--max-new-tokens 48]
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -20,19 +21,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 PUBMEDQA = Path(__file__).resolve().parents[2] / ".." / "shared" / "datasets" / "pubmedqa" / "ori_pqal.json"
-
-
-def build_model(workdir: Path, records: list[dict]) -> Path:
-    """A random-init Llama (hidden 512, 8 layers) with a BPE tokenizer trained on the contexts."""
-    from raft.models.tiny import TinyModelConfig, build_tiny_model
-
-    corpus = workdir / "corpus"
-    corpus.mkdir()
-    for i, rec in enumerate(records):
-        (corpus / f"{i}.txt").write_text("\n".join(rec["CONTEXTS"]))
-    cfg = TinyModelConfig(out=workdir / "model", corpus=corpus, hidden_size=512, intermediate_size=1408,
-                          layers=8, heads=8, kv_heads=4, pretrain_steps=0, seed=0)  # fmt: skip
-    return build_tiny_model(cfg)
 
 
 def conversations(records: list[dict], n: int, n_docs: int) -> list[list[dict]]:
@@ -48,14 +36,16 @@ def conversations(records: list[dict], n: int, n_docs: int) -> list[list[dict]]:
     return convs
 
 
-def one_at_a_time(model_dir: Path, convs: list[list[dict]], max_new_tokens: int) -> tuple[int, float]:
+def one_at_a_time(model_dir: str, convs: list[list[dict]], max_new_tokens: int) -> tuple[int, float]:
     """Plain transformers: one `model.generate` call per question (greedy)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from raft.models.loading import stop_token_ids
+
     tok = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
-    eos = tok.convert_tokens_to_ids("<|im_end|>")
+    eos = stop_token_ids(tok, model.generation_config)
     texts = [tok.apply_chat_template(m, add_generation_prompt=True, tokenize=False) for m in convs]
     encs = [tok(t, return_tensors="pt", add_special_tokens=False) for t in texts]
     kwargs = {
@@ -72,12 +62,12 @@ def one_at_a_time(model_dir: Path, convs: list[list[dict]], max_new_tokens: int)
 
 
 def batched(
-    model_dir: Path, convs: list[list[dict]], max_new_tokens: int, batch_size: int
+    model_dir: str, convs: list[list[dict]], max_new_tokens: int, batch_size: int
 ) -> tuple[int, float]:
     """raft.serve.generators's LocalGenerator: length-sorted batches with left padding."""
     from raft.serve.generators import DecodingConfig, load_generator
 
-    gen = load_generator(str(model_dir), device="cpu")
+    gen = load_generator(model_dir, device="cpu")
     cfg = DecodingConfig(max_new_tokens=max_new_tokens)
     gen.generate(convs[:batch_size], cfg, batch_size=batch_size)  # warm-up
     t0 = time.perf_counter()
@@ -88,7 +78,10 @@ def batched(
 def main() -> None:
     import torch
 
+    from raft.models.offline import resolve
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="smollm2-135m", help="model directory, hub id or offline alias")
     parser.add_argument("--questions", type=int, default=32)
     parser.add_argument("--max-new-tokens", type=int, default=48)
     parser.add_argument("--docs", type=int, default=2, help="PubMedQA abstract sections per prompt")
@@ -96,22 +89,16 @@ def main() -> None:
     args = parser.parse_args()
     records = list(json.loads(PUBMEDQA.read_text()).values())[:300]
     convs = conversations(records, args.questions, args.docs)
-    with tempfile.TemporaryDirectory() as tmp:
-        model_dir = build_model(Path(tmp), records)
-        params = sum(
-            p.numel()
-            for p in __import__("transformers").AutoModelForCausalLM.from_pretrained(model_dir).parameters()
-        )
-        rows = [
-            ("one at a time (`model.generate`)", 1, *one_at_a_time(model_dir, convs, args.max_new_tokens))
-        ]
-        for bs in (int(b) for b in args.batch_sizes.split(",")):
-            rows.append(
-                ("batched (`raft.serve.generators`)", bs, *batched(model_dir, convs, args.max_new_tokens, bs))
-            )
+    model_dir = resolve(args.model)
+    params = sum(
+        p.numel() for p in __import__("transformers").AutoModelForCausalLM.from_pretrained(model_dir).parameters()
+    )
+    rows = [("one at a time (`model.generate`)", 1, *one_at_a_time(model_dir, convs, args.max_new_tokens))]
+    for bs in (int(b) for b in args.batch_sizes.split(",")):
+        rows.append(("batched (`raft.serve.generators`)", bs, *batched(model_dir, convs, args.max_new_tokens, bs)))
     base = rows[0][2] / rows[0][3]
     print(f"\n{args.questions} PubMedQA RAFT prompts ({args.docs} documents each), greedy, max {args.max_new_tokens} new tokens; "
-          f"random-init Llama, {params / 1e6:.1f}M parameters; torch {torch.__version__}, "
+          f"{args.model}, {params / 1e6:.1f}M parameters; torch {torch.__version__}, "
           f"{torch.get_num_threads()} CPU threads\n")  # fmt: skip
     print("| mode | batch | new tokens | seconds | tokens/s | speed-up |")
     print("|---|---|---|---|---|---|")

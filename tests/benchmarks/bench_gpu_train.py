@@ -4,7 +4,8 @@
 
 Each run is `raft.train.sft.train` itself (bf16, packing with padding-free attention, activation
 checkpointing on or off) on a RAFT-format dataset built from the bundled gold questions, with a
-tokenizer trained offline on the bundled corpus (vocabulary padded to 32,000 like Llama 2). Reported:
+SmolLM2-style (ChatML) tokenizer trained offline on the bundled corpus (tests/families.py; vocabulary
+padded to 32,000 like Llama 2). Reported:
 
 - tokens/s: non-padding tokens per second over the optimizer steps after the first 3 (warm-up excluded);
 - MFU: model FLOPs / (seconds x peak bf16 FLOPs of the GPU), with 4N FLOPs per token for (Q)LoRA
@@ -302,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     if not torch.cuda.is_available():
         print("bench_gpu_train: no CUDA device on this machine; nothing measured (run it on a GPU machine).")
         return 0
-    from raft.models.tiny import read_corpus_texts, train_tokenizer
+    from tests.families import contract_texts, corpus_texts, family, family_tokenizer, train_base_bpe
 
     start = time.perf_counter()
     device = torch.cuda.get_device_name(0)
@@ -321,7 +322,8 @@ def main(argv: list[str] | None = None) -> int:
     gen_rows: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
-        tokenizer = train_tokenizer(read_corpus_texts(ROOT / "corpora" / "helpdesk" / "docs"), 4000, 4096)
+        bpe = train_base_bpe(corpus_texts(ROOT / "corpora" / "helpdesk" / "docs") + contract_texts(), 4000)
+        tokenizer = family_tokenizer(family("smollm2"), bpe)  # ChatML, as the product's SmolLM2
         dataset = build_dataset(tmp_path / "dataset", n_rows=8 * args.steps)
         for shape in shapes:
             params[shape.name] = count_params(shape)

@@ -1,9 +1,10 @@
 """Training throughput: `raft train` against a plain TRL script with identical settings, and packing on/off.
 
-    .venv/bin/python tests/benchmarks/bench_train.py [--steps 20] [--repeats 2] [--base-model DIR] [--dataset DIR]
+    .venv/bin/python tests/benchmarks/bench_train.py [--steps 20] [--repeats 2] [--base-model smollm2-135m] [--dataset DIR]
 
-Without --base-model a tiny model is built from the bundled corpus (no pretraining: speed does not
-depend on the weights); without --dataset a RAFT-format dataset is built from the bundled gold
+--base-model is any model directory, hub id or offline alias (default SmolLM2-135M-Instruct; the tables in
+RESULTS.md were measured with a from-scratch tiny model built by the since-removed `raft tiny-model`);
+without --dataset a RAFT-format dataset is built from the bundled gold
 questions (oracle passage + 2 distractor passages, chain-of-thought answer). Both sides train LoRA
 in fp32 on CPU (bf16 on a GPU), load the same model from disk, tokenize the same rows, evaluate once
 at the end and save one checkpoint; tokens/s = non-padding tokens seen / trainer train_runtime.
@@ -103,19 +104,17 @@ def run_plain_trl(dataset: Path, base: str, out: Path, steps: int, packing: bool
 
 
 def main() -> None:
+    from raft.models.offline import resolve
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--base-model", default=None)
+    parser.add_argument("--base-model", default="smollm2-135m")
     parser.add_argument("--dataset", type=Path, default=None)
     parser.add_argument("--rows", type=int, default=96)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-train-"))
-    base = args.base_model
-    if base is None:
-        from raft.models.tiny import TinyModelConfig, build_tiny_model
-
-        base = str(build_tiny_model(TinyModelConfig(out=work / "tiny", pretrain_steps=0)))
+    base = resolve(args.base_model)  # plain TRL loads it with from_pretrained: an alias becomes its directory
     dataset = args.dataset or build_dataset(work / "dataset", args.rows, 8)
     runners = {
         "plain TRL, no packing": lambda i: run_plain_trl(dataset, base, work / f"trl-{i}", args.steps, False),

@@ -403,7 +403,7 @@ def test_report_files_are_the_typed_records(tmp_path):
     report = run_eval(cfg, retriever=FixedOrderRetriever(), loader=echo_loader)
     written = json.loads((tmp_path / "r" / "report.json").read_text())
     assert list(report) == list(EvalReport.__annotations__) and set(written) == set(report)
-    assert set(written["questions"]) == {"total", "evaluated", "unmatched", "overlap", "pretrain_overlap"}
+    assert set(written["questions"]) == {"total", "evaluated", "unmatched", "overlap"}
     rows = [json.loads(line) for line in (tmp_path / "r" / "per_question.jsonl").read_text().splitlines()]
     assert len(rows) == 2 * 3
     for row in rows:

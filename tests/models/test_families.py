@@ -15,11 +15,13 @@ from pathlib import Path
 import pytest
 
 from raft import prompts
-from tests.conftest import SAMPLE_DOCS, SAMPLE_QUESTIONS
+from tests.conftest import SAMPLE_QUESTIONS
 from tests.families import (
     FAMILY_NAMES,
     JUNK,
     build_family_model,
+    contract_texts,
+    corpus_texts,
     family,
     teach_fixed_answer,
     train_base_bpe,
@@ -51,10 +53,8 @@ class Matrix:
     """Builds each family's base model and trained run once, on first use."""
 
     def __init__(self, root: Path) -> None:
-        from raft.models.tiny import contract_texts, read_corpus_texts
-
         self.root = root
-        self.bpe = train_base_bpe(read_corpus_texts(SAMPLE_DOCS) + contract_texts())
+        self.bpe = train_base_bpe(corpus_texts() + contract_texts())
         self.dataset = _make_dataset(root / "dataset")
         self._bases: dict[str, Path] = {}
         self._runs: dict[str, tuple[Path, dict]] = {}
