@@ -111,11 +111,15 @@ class BatchScheduler:
         self._pending: list[StreamRequest] = []
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._closed = False
+        self._running: list[StreamRequest] = []
         self.batches: list[int] = []  # sizes of the batches run so far (for tests and benchmarks)
         self.finished: Counter = Counter()  # finish reasons so far
 
     def submit(self, req: StreamRequest) -> TokenStream:
         with self._cond:
+            if self._closed:
+                raise RuntimeError("the batch scheduler is closed")
             self._pending.append(req)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name="raft-batching", daemon=True)
@@ -123,19 +127,32 @@ class BatchScheduler:
             self._cond.notify()
         return req.stream
 
-    def _take(self) -> list[StreamRequest]:
+    def close(self) -> None:
+        """Cancel every stream, waiting or running (a running row stops within one decoding step), and join
+        the loop thread, so that no generation runs on while the process exits."""
         with self._cond:
-            while not self._pending:
+            self._closed = True
+            for r in self._pending + self._running:
+                r.stream.cancel()
+            self._cond.notify_all()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join()
+
+    def _take(self) -> list[StreamRequest] | None:
+        with self._cond:
+            while not self._pending and not self._closed:
                 self._cond.wait()
+            if not self._pending:
+                return None
             key = self._pending[0].key
             batch = [r for r in self._pending if r.key == key][: self.max_batch]
             self._pending = [r for r in self._pending if all(r is not b for b in batch)]
         return batch
 
     def _loop(self) -> None:
-        while True:
+        while (taken := self._take()) is not None:
             batch = []
-            for r in self._take():
+            for r in taken:
                 if r.stream.cancelled:  # the client left while waiting: never reaches the model
                     r.done = True
                     self.finished["cancelled"] += 1
@@ -144,6 +161,11 @@ class BatchScheduler:
                     batch.append(r)
             if not batch:
                 continue
+            with self._cond:
+                self._running = batch
+                if self._closed:  # closed while this batch was taken: its rows are cancelled too
+                    for r in batch:
+                        r.stream.cancel()
             try:
                 self._run(batch)
             except BaseException as exc:  # every waiting client gets the error
@@ -152,6 +174,9 @@ class BatchScheduler:
                     if not r.done:
                         r.done = True
                         r.stream.finish(None, error=exc)
+            finally:
+                with self._cond:
+                    self._running = []
 
     def _run(self, batch: list[StreamRequest]) -> None:
         import torch

@@ -173,6 +173,10 @@ class LocalGenerator:
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
+    def close(self) -> None:
+        """Stop the streaming loop thread (streams still waiting are cancelled)."""
+        self.scheduler.close()
+
     def count_prompt_tokens(self, messages: list[dict]) -> int:
         """Tokens the model reads for `messages`: the chat template's own tokens included."""
         return self.count_tokens(self._render(messages))

@@ -410,3 +410,15 @@ def test_report_files_are_the_typed_records(tmp_path):
         assert list(row) == list(QuestionRow.__annotations__)
         for output in row["systems"].values():
             assert {"raw", "finish_reason", "em_strict", "f1_strict"} <= set(output) <= set(SystemOutput.__annotations__)
+
+
+def test_eval_leaves_no_generation_thread_running(tiny_model_dir, tmp_path):
+    """The time-to-first-token probe streams; its loop thread is ended with each system, else a generation
+    still running when the process exits aborts it ("terminate called without an active exception")."""
+    import threading
+
+    qa = write_code_questions(tmp_path / "q.jsonl")
+    cfg = EvalConfig(index=tmp_path, qa=qa, out=tmp_path / "report", systems=(f"a={tiny_model_dir}",),
+                     k=2, bootstrap=10, decoding=DecodingConfig(max_new_tokens=4))  # fmt: skip
+    run_eval(cfg, retriever=FixedOrderRetriever())
+    assert not [t for t in threading.enumerate() if t.name == "raft-batching" and t.is_alive()]

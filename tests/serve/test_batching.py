@@ -141,3 +141,21 @@ def test_lora_is_merged_for_inference_with_identical_greedy_output(lora_dir, tin
     cfg = DecodingConfig(max_new_tokens=16)
     assert [c.text for c in merged.generate([conv], cfg)] == [c.text for c in unmerged.generate([conv], cfg)]
     assert "".join(merged.stream(conv, cfg)) == "".join(unmerged.stream(conv, cfg))
+
+
+def _loop_threads() -> int:
+    return sum(t.name == "raft-batching" and t.is_alive() for t in threading.enumerate())
+
+
+def test_close_cancels_running_streams_and_ends_the_loop_thread(tiny_model_dir):
+    gen = load_generator(str(tiny_model_dir))
+    before = _loop_threads()
+    running = gen.open_stream(_conv(), DecodingConfig(max_new_tokens=2000))
+    next(iter(running))
+    assert _loop_threads() == before + 1
+    t0 = time.perf_counter()
+    gen.close()
+    assert _loop_threads() == before and time.perf_counter() - t0 < 20
+    assert running.finish_reason == "cancelled" and running.usage.completion_tokens < 50
+    with pytest.raises(RuntimeError, match="closed"):
+        gen.open_stream(_conv(), DecodingConfig(max_new_tokens=2))
