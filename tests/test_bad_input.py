@@ -191,6 +191,8 @@ CASES = [
     ("demo-qa-missing", ["demo", "-o", "{tmp}/run", "--qa", "{tmp}/none.jsonl"], ["does not exist", "--qa FILE"]),
     ("demo-base-model-unknown", ["demo", "-o", "{tmp}/run", "--base-model", "gpt-nonsense"],
      ["--base-model gpt-nonsense is neither", "smollm2-135m"]),
+    ("demo-full-with-lora-layers", ["demo", "-o", "{tmp}/run", "--full", "--lora-layers", "8"],
+     ["--lora-layers needs --lora"]),
     # feedback
     ("feedback-export-missing", ["feedback", "export", "{tmp}/none.jsonl", "-o", "{tmp}/qa.jsonl"], ["none.jsonl", "raft chat"]),
     ("feedback-export-bad-json", ["feedback", "export", "{feedback_bad}", "-o", "{tmp}/qa.jsonl"], ["at column", "line 1"]),

@@ -55,12 +55,46 @@ def demo_run(small_corpus, tiny_model_dir, tmp_path_factory):
     return cfg, report, lines
 
 
-def test_the_default_base_is_smollm2_tuned_with_lora():
+def test_the_default_base_is_smollm2_fully_fine_tuned():
     cfg = DemoConfig()
-    assert cfg.base_model == "smollm2-135m" and not cfg.full
+    assert cfg.base_model == "smollm2-135m" and cfg.full and cfg.lr == 1e-4
     names = [s.name for s in stages(cfg)]  # a pretrained base: nothing to build
     assert names == ["index", "qa", "data-raft", "data-dsf", "train-raft", "train-dsf", "eval"]
     assert quick(cfg).raft_steps < cfg.raft_steps and quick(cfg).eval_limit < cfg.eval_limit
+
+
+class _Stop(Exception):
+    pass
+
+
+@pytest.mark.parametrize(
+    "flags, full, lr, lora_layers",
+    [
+        ([], True, 1e-4, None),
+        (["--lora"], False, 3e-4, None),
+        (["--lora-layers", "8"], False, 3e-4, 8),  # --lora-layers implies --lora
+        (["--lora", "--lr", "5e-4"], False, 5e-4, None),
+        (["--quick", "--lora"], False, 3e-4, None),
+    ],
+)
+def test_lora_flags_switch_both_trainings_to_lora_at_its_rate(monkeypatch, flags, full, lr, lora_layers):
+    from click.testing import CliRunner
+
+    import raft.demo
+    from raft.cli import cli
+
+    seen = []
+
+    def record(cfg, echo):
+        seen.append(cfg)
+        raise _Stop
+
+    monkeypatch.setattr(raft.demo, "run_demo", record)
+    result = CliRunner().invoke(cli, ["demo", *flags])
+    assert isinstance(result.exception, _Stop), result.output
+    cfg = seen[0]
+    assert (cfg.full, cfg.lr, cfg.lora_layers) == (full, lr, lora_layers)
+    assert cfg.raft_steps == (quick(DemoConfig()).raft_steps if "--quick" in flags else DemoConfig().raft_steps)
 
 
 def test_the_demo_evaluates_three_times_per_training_run(monkeypatch, tmp_path):
