@@ -420,5 +420,9 @@ def test_eval_leaves_no_generation_thread_running(tiny_model_dir, tmp_path):
     qa = write_code_questions(tmp_path / "q.jsonl")
     cfg = EvalConfig(index=tmp_path, qa=qa, out=tmp_path / "report", systems=(f"a={tiny_model_dir}",),
                      k=2, bootstrap=10, decoding=DecodingConfig(max_new_tokens=4))  # fmt: skip
+    def loops() -> set[threading.Thread]:  # other tests' generators may still hold theirs
+        return {t for t in threading.enumerate() if t.name == "raft-batching" and t.is_alive()}
+
+    before = loops()
     run_eval(cfg, retriever=FixedOrderRetriever())
-    assert not [t for t in threading.enumerate() if t.name == "raft-batching" and t.is_alive()]
+    assert not loops() - before
