@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STATE = "demo_state.json"
-LORA_LR = 3e-4  # the demo's rate with --lora (full fine-tuning: DemoConfig.lr)
 
 
 @dataclass(frozen=True)
@@ -70,6 +69,11 @@ class Stage:
     inputs: tuple[str, ...]  # names of upstream stages
     settings: dict[str, Any]
     run: Callable[[], Any]
+
+
+def lora(cfg: DemoConfig) -> DemoConfig:
+    """`--lora`: LoRA r16 on every layer instead of full fine-tuning, at the rate that goes with it."""
+    return replace(cfg, full=False, lr=3e-4)
 
 
 def quick(cfg: DemoConfig) -> DemoConfig:

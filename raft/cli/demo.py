@@ -47,7 +47,7 @@ def demo_cmd(out, corpus, qa, base_model, full, raft_steps, dsf_steps, batch_siz
         full = False
     cfg = demo.DemoConfig()
     if full is False:
-        cfg = replace(cfg, full=False, lr=demo.LORA_LR)
+        cfg = demo.lora(cfg)
     if quick:
         cfg = demo.quick(cfg)
     cfg = replace(cfg, **{k: (Path(v) if k in ("out", "corpus", "qa") else v)

@@ -78,7 +78,7 @@ def score_rows(
     contexts: dict[str, list[list[Any]]],
     outputs: dict,
     labels: bool,
-    flags: Sequence[dict[str, list[str]]],
+    flags: Sequence[list[str]],
 ) -> list[QuestionRow]:
     """One row per (condition, question): ids, contexts, overlap flags, and every system's output and scores."""
     rows = []
@@ -98,7 +98,7 @@ def score_rows(
                 context_ids=[c.chunk_id for c in ctx],
                 answer_chunk_ids=[c.chunk_id for c in holding],
                 oracle_in_context=bool(holding),
-                overlap=flags[i]["trained"],
+                overlap=flags[i],
                 systems={},
             )
             for name, by_condition in outputs.items():

@@ -59,23 +59,23 @@ def _merge_lineage(files: Sequence[Path]) -> Lineage:
     return Lineage(frozenset(keys), frozenset(docs), frozenset(test), tuple(map(str, files)))
 
 
-def overlap_flags(cases: Sequence[Case], lineages: dict[str, Lineage]) -> list[dict[str, list[str]]]:
-    """Per case: the systems that trained or were selected on it or on its oracle document (`trained`)."""
+def overlap_flags(cases: Sequence[Case], lineages: dict[str, Lineage]) -> list[list[str]]:
+    """Per case: the systems that trained or were selected on it or on its oracle document."""
     from raft.data.qa import question_key
 
     flags = []
     for case in cases:
         key = question_key(case.item.question)
         trained = [n for n, lin in lineages.items() if key in lin.trained_keys or case.oracle_docs & lin.trained_docs]
-        flags.append({"trained": trained})
+        flags.append(trained)
     return flags
 
 
-def check_overlap(flags: Sequence[dict[str, list[str]]], allow: bool) -> None:
+def check_overlap(flags: Sequence[list[str]], allow: bool) -> None:
     """Refuse to score questions a system trained or was selected on, unless allowed."""
     counts: dict[str, int] = {}
     for f in flags:
-        for name in f["trained"]:
+        for name in f:
             counts[name] = counts.get(name, 0) + 1
     if counts and not allow:
         worst = max(counts, key=counts.__getitem__)

@@ -90,7 +90,7 @@ def run_eval(
             total=len(items),
             evaluated=len(pairs),
             unmatched=len(unmatched),
-            overlap={s.name: sum(s.name in f["trained"] for f in flags) for s in specs},
+            overlap={s.name: sum(s.name in f for f in flags) for s in specs},
         ),
         lineage={name: list(lin.sources) for name, lin in lineages.items()},
         unmatched=[Unmatched(id=q.id, line=q.line, reason=why) for q, why in unmatched],

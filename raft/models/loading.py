@@ -38,7 +38,7 @@ def check_model_source(source: str, what: str = "model") -> None:
 
     manifest = Path(source) / "manifest.json"
     try:
-        kind = json.loads(manifest.read_text()).get("kind") if manifest.is_file() else "model"
+        kind = json.loads(manifest.read_text()).get("kind") if manifest.is_file() else MODEL_KIND
     except (OSError, ValueError, AttributeError):
         return
     if kind != MODEL_KIND:

@@ -174,7 +174,7 @@ class LocalGenerator:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def close(self) -> None:
-        """Stop the streaming loop thread (streams still waiting are cancelled)."""
+        """Stop the streaming loop thread (streams waiting or running are cancelled)."""
         self.scheduler.close()
 
     def count_prompt_tokens(self, messages: list[dict]) -> int:
