@@ -228,6 +228,9 @@ class EchoGenerator:
     def count_tokens(self, text):
         return len(text.split())
 
+    def close(self):
+        pass
+
 
 def echo_loader(spec, adapter=None, device=None, force_prompt=False, name=None):
     return EchoGenerator(name)

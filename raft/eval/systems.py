@@ -157,9 +157,7 @@ def run_systems(
         cost[spec.name]["ttft_s"] = _ttft(gen, first, cfg.decoding)
         cost[spec.name]["ttft_samples"] = len(first)
         cost[spec.name]["total_s"] = sum(c["seconds"] for c in cost[spec.name]["conditions"].values())
-        close = getattr(gen, "close", None)
-        if close is not None:  # no generation thread outlives its system (one left running aborts the exit)
-            close()
+        gen.close()  # no generation thread outlives its system (one left running can abort the exit)
         del gen
         gc.collect()
     return outputs, cost

@@ -51,6 +51,11 @@ class Generator(Protocol):
 
     def count_tokens(self, text: str) -> int: ...
 
+    def close(self) -> None:
+        """Cancel every running stream and refuse new ones; a generation thread left running while the
+        process exits can abort it."""
+        ...
+
 
 def cut_at_stop(text: str) -> tuple[str, bool]:
     """`text` up to the first stop string of the prompt contract, and whether one was found."""

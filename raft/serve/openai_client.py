@@ -41,6 +41,9 @@ class OpenAIGenerator:
         self.url, self.model, self.name = url, model, name or model
         self.api_key = api_key or os.environ.get("RAFT_API_KEY") or os.environ.get("OPENAI_API_KEY") or ""
         self.concurrency, self.retries, self.timeout = concurrency, retries, timeout
+        self._streams: set[TokenStream] = set()  # streams still being pumped
+        self._streams_lock = threading.Lock()
+        self._closed = False
 
     def count_tokens(self, text: str) -> int:
         return max(1, len(text) // 4)
@@ -115,8 +118,22 @@ class OpenAIGenerator:
         if stop:
             payload["stop"] = list(stop)
         out = TokenStream(cancel)
-        threading.Thread(target=self._pump, args=(payload, out), daemon=True).start()
+        with self._streams_lock:
+            if self._closed:
+                raise RuntimeError("the generator is closed")
+            self._streams.add(out)
+        threading.Thread(target=self._pump, args=(payload, out), name="raft-openai-stream", daemon=True).start()
         return out
+
+    def close(self) -> None:
+        """Cancel every running stream and refuse new ones. Its thread ends at the endpoint's next event;
+        it is not joined, since a slow endpoint would hold the caller (a pure-Python thread does not
+        abort the process's exit)."""
+        with self._streams_lock:
+            self._closed = True
+            running = list(self._streams)
+        for stream in running:
+            stream.cancel()
 
     def _pump(self, payload: dict[str, Any], out: TokenStream) -> None:
         reason, usage = None, None
@@ -145,6 +162,9 @@ class OpenAIGenerator:
             out.finish(reason, usage)
         except BaseException as exc:  # handed to the consumer
             out.finish(None, error=exc)
+        finally:
+            with self._streams_lock:
+                self._streams.discard(out)
 
 
 def _error_message(body: bytes) -> str:

@@ -93,6 +93,9 @@ class OrtGenaiGenerator:
         self._eos = stop_token_ids(self.tokenizer, gen_cfg)
         self.adaptation = chat_adaptation(self.tokenizer)
         self._lock = threading.Lock()
+        self._streams: dict[threading.Thread, TokenStream] = {}  # pump thread -> its stream, while it runs
+        self._streams_lock = threading.Lock()
+        self._closed = False
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
@@ -182,6 +185,25 @@ class OrtGenaiGenerator:
                 out.finish(reason, StreamUsage(n_prompt, n_new))
             except BaseException as exc:  # handed to the consumer
                 out.finish(None, error=exc)
+            finally:
+                with self._streams_lock:
+                    self._streams.pop(threading.current_thread(), None)
 
-        threading.Thread(target=pump, daemon=True).start()
+        thread = threading.Thread(target=pump, name="raft-onnx-stream", daemon=True)
+        with self._streams_lock:
+            if self._closed:
+                raise RuntimeError("the generator is closed")
+            self._streams[thread] = out
+        thread.start()
         return out
+
+    def close(self) -> None:
+        """Cancel every running stream (each stops within one token) and join its thread."""
+        with self._streams_lock:
+            self._closed = True
+            running = list(self._streams.items())
+        for _, stream in running:
+            stream.cancel()
+        for thread, _ in running:
+            if thread is not threading.current_thread():
+                thread.join()

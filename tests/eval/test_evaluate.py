@@ -238,6 +238,9 @@ def test_pubmedqa_slice_accuracy(tmp_path):
         def stream(self, messages, cfg):
             yield "<ANSWER>: yes"
 
+        def close(self):
+            pass
+
     cfg = EvalConfig(index=tmp_path, qa=tmp_path / "ori_pqal.json", out=tmp_path / "r", systems=("a=org/base",),
                      split="all", conditions=("oracle",), bootstrap=50)  # fmt: skip
     report = run_eval(cfg, retriever=PubMedRetriever(), loader=lambda *a, **k: Yes())

@@ -40,6 +40,9 @@ def test_eval_passes_the_engine_to_local_systems_only(tmp_path):
         def generate(self, conversations, cfg, batch_size=8):
             return [Completion("x", 1, 1, 0.0) for _ in conversations]
 
+        def close(self):
+            pass
+
     def loader(model, **kwargs):
         seen[model] = kwargs.get("engine")
         return Recorder()

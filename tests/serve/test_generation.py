@@ -178,3 +178,19 @@ def test_repetition_penalty_counts_generated_tokens_not_the_prompt():
     scores = processor(ids, torch.full((2, 10), 2.0))
     assert scores[0, 4] == 1.0 and scores[1, 5] == 1.0  # generated: penalised
     assert scores[0, 7] == scores[0, 9] == scores[1, 8] == 2.0  # quoted from the prompt: untouched
+
+
+def test_closing_an_openai_generator_cancels_its_streams_and_refuses_new_ones():
+    from tests.servers import scripted_endpoint
+
+    messages = [{"role": "user", "content": "<DOCUMENT 1: a>\nOne two three four five six seven.\n</DOCUMENT>"}]
+    with scripted_endpoint(delay=0.2) as url:
+        gen = OpenAIGenerator(url, "raft", retries=0)
+        stream = gen.open_stream(messages, DecodingConfig())
+        pieces = iter(stream)
+        assert next(pieces)  # the answer has begun
+        gen.close()
+        rest = list(pieces)
+        assert stream.finish_reason == "cancelled" and len(rest) < 5
+        with pytest.raises(RuntimeError, match="closed"):
+            gen.open_stream(messages, DecodingConfig())

@@ -49,3 +49,20 @@ def test_onnx_fp32_gives_fp32_greedy_answers_and_streams_them(tiny_model_dir, mo
     assert len(built) == 1 and (built[0] / "genai_config.json").is_file()
     load_generator(str(tiny_model_dir), device="cpu", engine="onnx-fp32")  # converted once, then reused
     assert sorted((Path(model_cache) / "onnx").iterdir()) == built
+
+
+def test_closing_an_onnx_generator_stops_and_joins_its_streams(tiny_model_dir, model_cache):
+    import threading
+
+    from raft.serve.generators import DecodingConfig, load_generator
+
+    gen = load_generator(str(tiny_model_dir), device="cpu", engine="onnx-fp32")
+    before = set(threading.enumerate())
+    streams = [gen.open_stream(m, DecodingConfig(max_new_tokens=400)) for m in conversations(2, max_docs=2)]
+    gen.close()
+    assert [t for t in threading.enumerate() if t not in before] == []  # no generation thread left running
+    for s in streams:
+        list(s)
+        assert s.finish_reason == "cancelled"
+    with pytest.raises(RuntimeError, match="closed"):
+        gen.open_stream(conversations(1)[0], DecodingConfig())
