@@ -126,9 +126,9 @@ class OpenAIGenerator:
         return out
 
     def close(self) -> None:
-        """Cancel every running stream and refuse new ones. Its thread ends at the endpoint's next event;
-        it is not joined, since a slow endpoint would hold the caller (a pure-Python thread does not
-        abort the process's exit)."""
+        """Cancel every running stream and refuse new ones. Each stream's thread ends at the endpoint's
+        next event; it is not joined, since a slow endpoint would hold the caller (a pure-Python thread
+        does not abort the process's exit)."""
         with self._streams_lock:
             self._closed = True
             running = list(self._streams)
