@@ -122,6 +122,8 @@ class OrtGenaiGenerator:
         new: list[int] = []
         text, sent, reason = "", 0, "length"
         with self._lock:
+            if cancel is not None and cancel.is_set():  # cancelled while queued behind another: no prefill
+                return text, len(ids), 0, "cancelled"
             gen = self._og.Generator(self.model, params)
             gen.append_tokens(ids)
             while len(new) < cfg.max_new_tokens and not gen.is_done():
