@@ -11,7 +11,7 @@ from dataclasses import replace
 import pytest
 from conftest import SAMPLE_DOCS, SAMPLE_QUESTIONS
 
-from raft.demo import DemoConfig, _train, quick, run_demo, stages
+from raft.demo import DemoConfig, _evaluate, _generate, _train, quick, run_demo, stages
 
 pytestmark = pytest.mark.slow
 
@@ -110,6 +110,21 @@ def test_the_demo_evaluates_three_times_per_training_run(monkeypatch, tmp_path):
         every = seen[-1].eval_steps
         points = set(range(every, steps + 1, every)) | {steps}
         assert len(points) == 3, (steps, sorted(points))
+
+
+def test_the_demo_reads_fewer_chunks_than_it_trains_with(monkeypatch, tmp_path):
+    """Eval retrieves k = 3 chunks (chosen on validation questions), while training rows hold the oracle and
+    3 distractors: 4 documents (training with 2 distractors lost on validation, docs/demo.md)."""
+    import raft.data.generate
+    import raft.eval.run
+
+    seen = []
+    monkeypatch.setattr(raft.eval.run, "run_eval", lambda cfg: seen.append(cfg))
+    monkeypatch.setattr(raft.data.generate, "generate_dataset", lambda cfg: seen.append(cfg))
+    cfg = DemoConfig(out=tmp_path)
+    _evaluate(cfg, tmp_path)
+    _generate(cfg, tmp_path, "raft")
+    assert seen[0].k == 3 and seen[1].distractors + 1 == 4
 
 
 def test_a_new_prompt_contract_redoes_the_data_and_what_follows(monkeypatch):
