@@ -22,6 +22,9 @@ from raft.index.backends import QUERY_BACKENDS
 @click.option("--p-oracle", type=float, default=None, help="Probability that the oracle is in the context. [default: 0.8]")
 @click.option("--strategy", type=click.Choice(["hard", "random", "mixed"]), default=None,
               help="Distractors: mined from the index with the question, uniform, or half each. [default: hard]")
+@click.option("--order", type=click.Choice(["shuffle", "retrieval"]), default=None,
+              help="Documents in a context: at random slots, or ranked as the retriever ranks them (needs "
+                   "--strategy hard). [default: shuffle]")
 @click.option("--no-oracle-target", type=click.Choice(["abstain", "memorize"]), default=None,
               help="Answer of rows without the oracle: abstain, or keep the oracle answer. [default: abstain]")
 @click.option("--mode", type=click.Choice(["raft", "dsf"]), default=None,

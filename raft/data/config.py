@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from raft import artifacts
-from raft.data.contexts import STRATEGIES
+from raft.data.contexts import ORDERS, STRATEGIES
 from raft.devices import device_problem
 from raft.errors import RaftError
 
@@ -31,6 +31,7 @@ class GenerateConfig:
     distractors: int = 4
     p_oracle: float = 0.8
     strategy: str = "hard"
+    order: str = "shuffle"
     no_oracle_target: str = "abstain"
     mode: str = "raft"
     seed: int = 0
@@ -67,6 +68,10 @@ def validate(cfg: GenerateConfig) -> None:
         problems.append("--p-oracle must be between 0 and 1")
     if cfg.strategy not in STRATEGIES:
         problems.append(f"--strategy must be one of {', '.join(STRATEGIES)}")
+    if cfg.order not in ORDERS:
+        problems.append(f"--order must be one of {', '.join(ORDERS)}")
+    elif cfg.order == "retrieval" and cfg.strategy != "hard" and cfg.mode == "raft":
+        problems.append("--order retrieval needs --strategy hard (only mined distractors have a retrieval rank)")
     if cfg.no_oracle_target not in NO_ORACLE_TARGETS:
         problems.append(f"--no-oracle-target must be one of {', '.join(NO_ORACLE_TARGETS)}")
     if cfg.mode not in MODES:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from raft.index.retriever import Retriever
 
 STRATEGIES = ("hard", "random", "mixed")
+ORDERS = ("shuffle", "retrieval")  # documents at random slots, or as the retriever ranks them
 
 
 class ChunkPool:
@@ -86,8 +87,13 @@ def assemble(
     p_oracle: float,
     strategy: str,
     rng: random.Random,
+    order: str = "shuffle",
 ) -> Context:
-    """K distractors (hard, random or half of each) plus, with probability P, every oracle chunk at uniform slots."""
+    """K distractors (hard, random or half of each) plus, with probability P, every oracle chunk at uniform slots.
+
+    `order="retrieval"` then sorts the documents by their rank in `candidates` (the question's search
+    results), as a retriever would show them; the chunks chosen are the same as with "shuffle".
+    """
     n_hard = {"hard": k, "random": 0, "mixed": (k + 1) // 2}[strategy]
     taken = set(oracles)
     hard = []
@@ -100,11 +106,14 @@ def assemble(
     shortfall = n_hard - len(hard)
     distractors = hard + sample_random(pool, k - len(hard), excluded, taken, rng)
     rng.shuffle(distractors)
+    rank = {i: r for r, i in enumerate(candidates)}
+    in_order = (lambda ps: sorted(ps, key=lambda i: rank.get(i, len(rank)))) if order == "retrieval" else list
     if rng.random() >= p_oracle:
-        return Context(distractors, [], shortfall)
+        return Context(in_order(distractors), [], shortfall)
     positions = list(distractors)
     for oracle in oracles:
         positions.insert(rng.randint(0, len(positions)), oracle)
+    positions = in_order(positions)
     oracle_set = set(oracles)
     slots = [n for n, i in enumerate(positions) if i in oracle_set]
     return Context(positions, slots, shortfall)

@@ -148,7 +148,7 @@ class RowMaker:
             oracles = [self.pool.position[str(c.chunk_id)] for c in q.oracles]
             ctx = assemble(
                 self.pool, oracles, candidates, self.pool.excluder(banned, answer),
-                cfg.distractors, cfg.p_oracle, cfg.strategy, rng,
+                cfg.distractors, cfg.p_oracle, cfg.strategy, rng, cfg.order,
             )  # fmt: skip
             positions, slots, shortfall = ctx.positions, ctx.oracle_slots, ctx.shortfall
         chunks = [self.pool.chunks[i] for i in positions]

@@ -103,6 +103,21 @@ def test_hard_distractors_are_closer_to_the_question_than_random():
     assert mean_sim("hard") > mean_sim("random") + 0.05
 
 
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10**6), k=st.integers(1, 5))
+def test_retrieval_order_ranks_the_same_chunks_as_the_question_search_does(seed, k):
+    """`order="retrieval"`: each context holds the chunks "shuffle" picks, sorted by the question's search
+    rank, so the oracle sits where a retriever would show it (mostly first) instead of a random slot."""
+    shuffled = _rows(_cfg(seed=seed, distractors=k, p_oracle=0.8))
+    ranked = _rows(_cfg(seed=seed, distractors=k, p_oracle=0.8, order="retrieval"))
+    for a, b in zip(shuffled, ranked, strict=True):
+        assert sorted(a["context_ids"]) == sorted(b["context_ids"]) and a["cot_answer"] == b["cot_answer"]
+        hits = RETRIEVER.search(b["question"], k=len(RETRIEVER.chunks))
+        rank = {h.chunk_id: n for n, h in enumerate(hits)}
+        assert [rank[c] for c in b["context_ids"]] == sorted(rank[c] for c in b["context_ids"])
+    assert any(a["context_ids"] != b["context_ids"] for a, b in zip(shuffled, ranked, strict=True))
+
+
 def test_hard_mining_is_one_batched_search_per_batch():
     before = RETRIEVER.searches
     _rows(_cfg(strategy="hard"))
@@ -349,6 +364,8 @@ def test_bad_settings_are_reported_together(tmp_path):
     msg = str(err.value)
     for part in ("index", "no question source", "--p-oracle", "--strategy", "--tokenizer"):
         assert part in msg
+    with pytest.raises(RaftError, match="--order retrieval needs --strategy hard"):
+        generate_dataset(_cfg(tmp_path, strategy="random", order="retrieval"))
 
 
 def test_corpus_smaller_than_k_plus_one(tmp_path, monkeypatch):
