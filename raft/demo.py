@@ -45,6 +45,7 @@ class DemoConfig:
     distractors: int = 3
     p_oracle: float = 0.8
     strategy: str = "hard"
+    order: str = "retrieval"  # context documents in search-rank order, as chat shows them (docs/demo.md)
     raft_steps: int = 40
     dsf_steps: int = 40
     batch_size: int = 4
@@ -112,7 +113,7 @@ def stages(cfg: DemoConfig) -> list[Stage]:
                 f"Build the {mode.upper()} dataset",
                 out / "data" / mode,
                 ("index", "qa"),
-                {**_pick(cfg, "distractors p_oracle strategy seed"), "mode": mode, "prompt": prompts.contract()["hash"]},
+                {**_pick(cfg, "distractors p_oracle strategy order seed"), "mode": mode, "prompt": prompts.contract()["hash"]},
                 lambda mode=mode: _generate(cfg, out, mode),
             )
         )
@@ -286,6 +287,7 @@ def _generate(cfg: DemoConfig, out: Path, mode: str) -> None:
             distractors=cfg.distractors,
             p_oracle=cfg.p_oracle,
             strategy=cfg.strategy,
+            order=cfg.order,
             mode=mode,
             seed=cfg.seed,
             overwrite=True,

@@ -124,7 +124,7 @@ def test_the_demo_reads_fewer_chunks_than_it_trains_with(monkeypatch, tmp_path):
     cfg = DemoConfig(out=tmp_path)
     _evaluate(cfg, tmp_path)
     _generate(cfg, tmp_path, "raft")
-    assert seen[0].k == 3 and seen[1].distractors + 1 == 4
+    assert seen[0].k == 3 and seen[1].distractors + 1 == 4 and seen[1].order == "retrieval"
 
 
 def test_a_new_prompt_contract_redoes_the_data_and_what_follows(monkeypatch):
