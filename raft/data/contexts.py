@@ -106,15 +106,15 @@ def assemble(
     shortfall = n_hard - len(hard)
     distractors = hard + sample_random(pool, k - len(hard), excluded, taken, rng)
     rng.shuffle(distractors)
-    rank = {i: r for r, i in enumerate(candidates)}
-    in_order = (lambda ps: sorted(ps, key=lambda i: rank.get(i, len(rank)))) if order == "retrieval" else list
-    if rng.random() >= p_oracle:
-        return Context(in_order(distractors), [], shortfall)
     positions = list(distractors)
-    for oracle in oracles:
-        positions.insert(rng.randint(0, len(positions)), oracle)
-    positions = in_order(positions)
-    oracle_set = set(oracles)
+    present = rng.random() < p_oracle
+    if present:
+        for oracle in oracles:
+            positions.insert(rng.randint(0, len(positions)), oracle)
+    if order == "retrieval":
+        rank = {i: r for r, i in enumerate(candidates)}
+        positions.sort(key=lambda i: rank.get(i, len(rank)))
+    oracle_set = set(oracles) if present else set()
     slots = [n for n, i in enumerate(positions) if i in oracle_set]
     return Context(positions, slots, shortfall)
 
