@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from raft import artifacts, prompts
+from raft.data.teacher import ANSWER_FORMAT
 from raft.errors import RaftError
 from raft.index.corpus import SAMPLE_DOCS, SAMPLE_QUESTIONS
 from raft.models import offline
@@ -113,7 +114,12 @@ def stages(cfg: DemoConfig) -> list[Stage]:
                 f"Build the {mode.upper()} dataset",
                 out / "data" / mode,
                 ("index", "qa"),
-                {**_pick(cfg, "distractors p_oracle strategy order seed"), "mode": mode, "prompt": prompts.contract()["hash"]},
+                {
+                    **_pick(cfg, "distractors p_oracle strategy order seed"),
+                    "mode": mode,
+                    "prompt": prompts.contract()["hash"],
+                    "answer_format": ANSWER_FORMAT,
+                },
                 lambda mode=mode: _generate(cfg, out, mode),
             )
         )

@@ -118,6 +118,7 @@ def _manifest_body(cfg, by_split, plan, dropped, settings, fp, retriever, teache
         "settings": settings,
         "teacher": getattr(teacher, "name", "deterministic"),
         "teacher_stats": dict(getattr(teacher, "stats", {})),
+        "answer_format": getattr(teacher, "answer_format", None),
         "lineage": {
             "file": LINEAGE,
             "qa_fingerprint": lineage["qa_fingerprint"],

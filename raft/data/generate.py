@@ -26,7 +26,7 @@ from raft.data.dataset_dir import BUILD_HINT, KIND, write_dataset
 from raft.data.loaders import read_qa
 from raft.data.plan import plan_questions, teacher_chunks
 from raft.data.rows import Checkpoint, RowMaker
-from raft.data.teacher import DeterministicTeacher, LocalTeacher, OpenAITeacher, Teacher
+from raft.data.teacher import ANSWER_FORMAT, DeterministicTeacher, LocalTeacher, OpenAITeacher, Teacher
 from raft.errors import RaftError
 
 if TYPE_CHECKING:
@@ -60,6 +60,7 @@ def settings_fingerprint(cfg: GenerateConfig, retriever: Retriever) -> tuple[str
         "index": artifacts.index_fingerprint(retriever.manifest),
         "qa": artifacts.file_fingerprint(Path(cfg.qa)) if cfg.qa else None,
         "prompt": prompts.contract()["hash"],
+        "answer_format": None if cfg.teacher else ANSWER_FORMAT,
     }
     return artifacts.fingerprint(basis), settings
 

@@ -32,6 +32,10 @@ _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[A-Z0-9])|\n+")
 _NUMBERING = re.compile(r"^\s*(?:\d+\s*[.):-]|[-*\u2022]|q\d*\s*[:.)])\s*", re.IGNORECASE)
 _WORD = re.compile(r"\w+")
 
+# The version of `compose_answer`'s output. Raise it whenever that output changes: it is part of a dataset's
+# settings fingerprint, so a resumed `raft generate` or `raft demo` rebuilds rows written in an older format.
+ANSWER_FORMAT = 2
+
 
 @dataclass(frozen=True)
 class AnswerRequest:
@@ -73,13 +77,17 @@ def evidence_sentence(oracle: str, answer: str | None, question: str) -> str:
 
 
 def compose_answer(question: str, title: str, oracle: str, answer: str) -> str:
-    """A short CoT answer: the supporting sentence quoted verbatim, one line of reasoning, the answer tag."""
+    """A short CoT answer: the supporting sentence quoted verbatim, then the answer tag.
+
+    A yes/no/maybe answer, which the quote does not contain, gets one line saying which way the quote points.
+    An answer the quote contains is not restated before the tag: the repeat cost tokens and cut long answers
+    at the token limit.
+    """
     sentence = evidence_sentence(oracle, answer, question)
     where = f'The document "{title}"' if title else "The document"
     if is_locating(answer):
-        reason = f"It states the answer directly, so the answer is {answer.rstrip('.')}."
-    else:
-        reason = f"This supports answering {answer.rstrip('.')}."
+        return f"{where} says: {format_quote(sentence)}\n{ANSWER_TAG} {answer}"
+    reason = f"This supports answering {answer.rstrip('.')}."
     return f"{where} says: {format_quote(sentence)} {reason}\n{ANSWER_TAG} {answer}"
 
 
@@ -87,6 +95,7 @@ class DeterministicTeacher:
     """Composes answers from gold answers; writes no questions."""
 
     name = "deterministic"
+    answer_format = ANSWER_FORMAT
 
     def __init__(self) -> None:
         self.stats = {"calls": 0, "failed": 0, "malformed": 0}

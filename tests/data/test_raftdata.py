@@ -21,7 +21,7 @@ from raft.data.generate import GenerateConfig, generate_dataset
 from raft.data.plan import plan_questions
 from raft.data.qa import QAItem
 from raft.data.rows import Dropped, Question, RowMaker
-from raft.data.teacher import DeterministicTeacher
+from raft.data.teacher import ANSWER_FORMAT, DeterministicTeacher
 from raft.errors import RaftError
 from tests.fakes import toy_corpus
 
@@ -355,6 +355,15 @@ def test_resume_after_kill_matches_uninterrupted_run(tmp_path, monkeypatch):
     assert _generate(tmp_path, seed=3, resume=True)["fingerprint"]  # finished: returned as is
     with pytest.raises(RaftError, match="other settings"):
         _generate(tmp_path, seed=5, resume=True)
+
+
+def test_a_finished_dataset_in_an_older_answer_format_is_not_taken_as_current(tmp_path, monkeypatch):
+    monkeypatch.setattr("raft.data.generate.validate", lambda cfg: None)
+    manifest = _generate(tmp_path, seed=3)
+    assert manifest["answer_format"] == ANSWER_FORMAT
+    monkeypatch.setattr("raft.data.generate.ANSWER_FORMAT", ANSWER_FORMAT + 1)
+    with pytest.raises(RaftError, match="other settings"):
+        _generate(tmp_path, seed=3, resume=True)
 
 
 def test_bad_settings_are_reported_together(tmp_path):

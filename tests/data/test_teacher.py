@@ -34,7 +34,10 @@ def test_compose_answer_format():
     cot = compose_answer("What is the reset code?", "Router guide", ORACLE, "ZX-0-0")
     assert prompts.extract_quotes(cot) == ["The reset code for the red router model 00 is ZX-0-0."]
     assert prompts.extract_answer(cot) == "ZX-0-0"
-    assert cot.startswith('The document "Router guide" says: ##begin_quote##')
+    assert cot == (
+        'The document "Router guide" says: ##begin_quote##The reset code for the red router model 00 is ZX-0-0.'
+        "##end_quote##\n<ANSWER>: ZX-0-0"
+    ), "an answer the quote contains is written once, after the tag, not restated in a reasoning line"
     label = compose_answer("Does the router reset with a code?", "Router guide", ORACLE, "yes")
     assert prompts.extract_quotes(label) == ["The reset code for the red router model 00 is ZX-0-0."]
     assert prompts.extract_answer(label) == "yes"
