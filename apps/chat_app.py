@@ -282,7 +282,7 @@ def build_app(
                 )
             with gr.Row():
                 lim = engine.limits
-                k = gr.Slider(1, lim.max_k, value=ChatSettings.k, step=1, label="Documents (k)")
+                k = gr.Slider(1, lim.max_k, value=engine.defaults.k, step=1, label="Documents (k)")
                 temperature = gr.Slider(
                     0.0, lim.max_temperature, value=ChatSettings.temperature, step=0.05, label="Temperature"
                 )

@@ -352,9 +352,9 @@ def next_steps(cfg: DemoConfig) -> str:
         [
             f"Report:  {out / 'report' / 'report.md'}",
             "Chat with the result:",
-            f"  raft chat {out / 'index'} --model {out / 'models' / 'raft'}",
+            f"  raft chat {out / 'index'} --model {out / 'models' / 'raft'} -k {cfg.k}",
             "Serve it as an OpenAI-compatible API:",
-            f"  raft serve {out / 'index'} --model {out / 'models' / 'raft'} --port 8000",
+            f"  raft serve {out / 'index'} --model {out / 'models' / 'raft'} -k {cfg.k} --port 8000",
         ]
     )
 

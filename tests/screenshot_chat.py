@@ -43,10 +43,11 @@ def main() -> None:
     question = args.question or pick_question(run)
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
-    systems = json.loads((run / "report" / "report.json").read_text())["config"]["systems"]
+    config = json.loads((run / "report" / "report.json").read_text())["config"]
+    systems = config["systems"]
     base = next(s["model"] for s in systems if s["name"] == "base")  # the untuned base the run compared against
     cmd = ["chat", str(run / "index"), "--model", str(run / "models" / "raft"), "--rag-model",
-           base, "--port", str(port), "--device", "cpu",
+           base, "-k", str(config["k"]), "--port", str(port), "--device", "cpu",
            "--feedback", str(run / "screenshot-feedback.jsonl")]  # fmt: skip
     from playwright.sync_api import sync_playwright
 

@@ -11,7 +11,7 @@ from dataclasses import replace
 import pytest
 from conftest import SAMPLE_DOCS, SAMPLE_QUESTIONS
 
-from raft.demo import DemoConfig, _evaluate, _generate, _train, quick, run_demo, stages
+from raft.demo import DemoConfig, _evaluate, _generate, _train, next_steps, quick, run_demo, stages
 
 pytestmark = pytest.mark.slow
 
@@ -125,6 +125,16 @@ def test_the_demo_reads_fewer_chunks_than_it_trains_with(monkeypatch, tmp_path):
     _evaluate(cfg, tmp_path)
     _generate(cfg, tmp_path, "raft")
     assert seen[0].k == 3 and seen[1].distractors + 1 == 4 and seen[1].order == "retrieval"
+    chat, serve = (line for line in next_steps(cfg).splitlines() if line.strip().startswith(("raft chat", "raft serve")))
+    assert " -k 3" in chat and " -k 3" in serve, "chat and serve retrieve as many chunks as the demo evaluated"
+
+
+def test_a_new_answer_format_redoes_both_datasets(monkeypatch):
+    """Rows composed in an older answer format are not reused after the format changed."""
+    before = {s.name: s.settings for s in stages(DemoConfig())}
+    monkeypatch.setattr("raft.demo.ANSWER_FORMAT", -1)
+    after = {s.name: s.settings for s in stages(DemoConfig())}
+    assert before["data-raft"] != after["data-raft"] and before["data-dsf"] != after["data-dsf"]
 
 
 def test_a_new_prompt_contract_redoes_the_data_and_what_follows(monkeypatch):

@@ -61,5 +61,5 @@ def demo_cmd(out, corpus, qa, base_model, full, raft_steps, dsf_steps, batch_siz
         from apps.chat_app import ChatAppConfig, launch
         from raft.serve.engine import build_engine
 
-        engine = build_engine(Path(cfg.out) / "index", str(Path(cfg.out) / "models" / "raft"))
+        engine = build_engine(Path(cfg.out) / "index", str(Path(cfg.out) / "models" / "raft"), k=cfg.k)
         launch(engine, ChatAppConfig(port=port))

@@ -24,6 +24,9 @@ def _engine_options(command):
                      help="Local generation engine: transformers in fp32/bf16, or ONNX Runtime GenAI in fp32/int4 (docs/export.md) [torch-fp32 on CPU]."),
         click.option("--backend", type=click.Choice(QUERY_BACKENDS),
                      default=None, help="Query embedder backend; must match the index [as the index records]."),
+        click.option("-k", "k", type=click.IntRange(min=1), default=None,
+                     help="Documents retrieved per question unless a request says otherwise (the app's slider starts "
+                          "here); use the k the model was evaluated with [4]."),
         click.option("--host", default=None, help="Interface to bind [127.0.0.1; 0.0.0.0 exposes it to the network]."),
         click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port to listen on."),
         click.option("--trust-remote-code", is_flag=True,
@@ -65,6 +68,7 @@ def chat_cmd(index_dir: str, model: str, adapter: str | None, rag_model: str | N
 
     engine = options.pop("engine", None)
     backend = options.pop("backend")
+    k = options.pop("k")
     overrides = {k: v for k, v in options.items() if v is not None}
     for key in ("feedback", "request_log"):
         if key in overrides:
@@ -73,7 +77,7 @@ def chat_cmd(index_dir: str, model: str, adapter: str | None, rag_model: str | N
     parse_auth(cfg.auth)
     check_device(device)
     launch(build_engine(Path(index_dir), model, adapter, rag_model, device, trust_remote_code, merge=not no_merge,
-                        engine=engine, backend=backend), cfg)
+                        engine=engine, backend=backend, k=k), cfg)
 
 
 @click.command("serve")
@@ -101,6 +105,7 @@ def serve_cmd(index_dir: str, model: str, adapter: str | None, rag_model: str | 
 
     engine = options.pop("engine", None)
     backend = options.pop("backend")
+    k = options.pop("k")
     overrides = {k: v for k, v in options.items() if v is not None}
     if "request_log" in overrides:
         overrides["request_log"] = Path(overrides["request_log"])
@@ -109,7 +114,7 @@ def serve_cmd(index_dir: str, model: str, adapter: str | None, rag_model: str | 
     check_device(device)
     check_port(cfg.host, cfg.port)
     serve(build_engine(Path(index_dir), model, adapter, rag_model, device, trust_remote_code, merge=not no_merge,
-                       engine=engine, backend=backend), cfg)
+                       engine=engine, backend=backend, k=k), cfg)
 
 
 @click.group("feedback")

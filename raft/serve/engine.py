@@ -168,6 +168,7 @@ class ChatEngine:
     retriever: Retriever
     generators: dict[str, Generator]
     limits: EngineLimits = field(default_factory=EngineLimits)
+    defaults: ChatSettings = field(default_factory=ChatSettings)  # what a request that sets nothing gets
     _upload_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -405,13 +406,19 @@ def build_engine(
     merge: bool = True,
     engine: str | None = None,
     backend: str | None = None,
+    k: int | None = None,
 ) -> ChatEngine:
-    """Load the index and the generators behind `raft chat` and `raft serve`."""
+    """Load the index and the generators behind `raft chat` and `raft serve`; `k`: documents per request by default."""
     from raft.index.retriever import Retriever
     from raft.serve.generators import resolve_model
+
+    defaults = ChatSettings() if k is None else ChatSettings(k=k)
+    if not 1 <= defaults.k <= EngineLimits.max_k:
+        raise RaftError(f"-k must be between 1 and {EngineLimits.max_k} documents, got {defaults.k}")
 
     for spec, spec_adapter in ((model, adapter), (rag_model, None)):  # wrong models fail before anything loads
         if spec and not spec.startswith("openai:"):
             resolve_model(spec, spec_adapter)
     retriever = Retriever.load(Path(index_dir), device=device, backend=backend)
-    return ChatEngine(retriever, load_generators(model, adapter, rag_model, device, trust_remote_code, merge, engine))
+    generators = load_generators(model, adapter, rag_model, device, trust_remote_code, merge, engine)
+    return ChatEngine(retriever, generators, defaults=defaults)

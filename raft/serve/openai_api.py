@@ -144,7 +144,7 @@ def parse_request(body: dict[str, Any] | bytes, engine: ChatEngine) -> ChatReque
     stop = (parsed.stop,) if isinstance(parsed.stop, str) else tuple(parsed.stop or ())
     try:
         settings = ChatSettings(
-            k=parsed.k if parsed.k is not None else ChatSettings.k,
+            k=parsed.k if parsed.k is not None else engine.defaults.k,
             temperature=parsed.temperature if parsed.temperature is not None else 0.0,
             max_new_tokens=parsed.max_completion_tokens or parsed.max_tokens or ChatSettings.max_new_tokens,
             hybrid=parsed.hybrid,

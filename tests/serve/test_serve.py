@@ -24,7 +24,7 @@ def request_log(tmp_path_factory):
 def server(sample_index, tiny_model_dir, tmp_path_factory, request_log):
     port = free_port()
     log = tmp_path_factory.mktemp("serve") / "serve.log"
-    args = ["serve", str(sample_index), "--model", str(tiny_model_dir), "--port", str(port), "--device", "cpu",
+    args = ["serve", str(sample_index), "--model", str(tiny_model_dir), "-k", "3", "--port", str(port), "--device", "cpu",
             "--api-key", KEY, "--request-log", str(request_log)]  # fmt: skip
     with raft_process(
         args, f"http://127.0.0.1:{port}/health", log, headers={"Authorization": f"Bearer {KEY}"}
@@ -53,7 +53,7 @@ def test_completion_carries_sources_and_matches_the_stream(client):
     text = resp.choices[0].message.content
     assert resp.choices[0].finish_reason == "length" and resp.usage.completion_tokens == 24
     sources = resp.model_extra["sources"]
-    assert len(sources) == 4 and [s["rank"] for s in sources] == [1, 2, 3, 4]
+    assert [s["rank"] for s in sources] == [1, 2, 3]  # `-k 3`: the default of requests that set no k
     assert {"chunk_id", "doc_id", "title", "source", "score", "text", "quotes"} <= set(sources[0])
     assert resp.model_extra["raft"]["query"] == QUESTION
     for marker in ("##begin_quote##", "##end_quote##", "<ANSWER>:"):
