@@ -168,7 +168,7 @@ CASES = [
      ["brings its own adapter", "drop --adapter"]),
     ("chat-device", ["chat", "{index}", "--model", "{model}", "--device", "banana"], ["not a device", "use cpu"]),
     ("chat-index-missing", ["chat", "{tmp}/none", "--model", "{model}"], ["does not exist", "raft index"]),
-    ("chat-k-over-limit", ["chat", "{index}", "--model", "{model}", "-k", "21"], ["-k must be between 1 and 20"]),
+    ("chat-k-over-limit", ["chat", "{index}", "--model", "{model}", "-k", "21"], ["k must be between 1 and 20 (got 21)"]),
     # serve
     ("serve-model-is-dataset", ["serve", "{index}", "--model", "{dataset}"], ["is a dataset directory, not a model", "raft train"]),
     ("serve-adapter-full-weights", ["serve", "{index}", "--model", "{model}", "--adapter", "{full}"],

@@ -111,6 +111,26 @@ class EngineLimits:
     max_temperature: float = 2.0
     max_stop: int = 4
 
+    def check(self, settings: ChatSettings) -> None:
+        """RaftError naming every setting outside these bounds."""
+        problems = []
+        if not 1 <= settings.k <= self.max_k:
+            problems.append(f"k must be between 1 and {self.max_k} (got {settings.k})")
+        if not 0.0 <= settings.temperature <= self.max_temperature:
+            problems.append(
+                f"temperature must be between 0 and {self.max_temperature} (got {settings.temperature})"
+            )
+        if not 1 <= settings.max_new_tokens <= self.max_new_tokens:
+            problems.append(
+                f"max new tokens must be between 1 and {self.max_new_tokens} (got {settings.max_new_tokens})"
+            )
+        if not 0.0 < settings.top_p <= 1.0:
+            problems.append(f"top_p must be in (0, 1] (got {settings.top_p})")
+        if len(settings.stop) > self.max_stop or any(not s for s in settings.stop):
+            problems.append(f"stop takes up to {self.max_stop} non-empty strings")
+        if problems:
+            raise RaftError("; ".join(problems))
+
 
 class MessageTooLong(RaftError):
     """The question is over the engine's length limit."""
@@ -188,23 +208,7 @@ class ChatEngine:
         return text
 
     def check_settings(self, settings: ChatSettings) -> None:
-        lim, problems = self.limits, []
-        if not 1 <= settings.k <= lim.max_k:
-            problems.append(f"k must be between 1 and {lim.max_k} (got {settings.k})")
-        if not 0.0 <= settings.temperature <= lim.max_temperature:
-            problems.append(
-                f"temperature must be between 0 and {lim.max_temperature} (got {settings.temperature})"
-            )
-        if not 1 <= settings.max_new_tokens <= lim.max_new_tokens:
-            problems.append(
-                f"max new tokens must be between 1 and {lim.max_new_tokens} (got {settings.max_new_tokens})"
-            )
-        if not 0.0 < settings.top_p <= 1.0:
-            problems.append(f"top_p must be in (0, 1] (got {settings.top_p})")
-        if len(settings.stop) > lim.max_stop or any(not s for s in settings.stop):
-            problems.append(f"stop takes up to {lim.max_stop} non-empty strings")
-        if problems:
-            raise RaftError("; ".join(problems))
+        self.limits.check(settings)
 
     def generator(self, model: str) -> Any:
         if model not in self.generators:
@@ -413,8 +417,7 @@ def build_engine(
     from raft.serve.generators import resolve_model
 
     defaults = ChatSettings() if k is None else ChatSettings(k=k)
-    if not 1 <= defaults.k <= EngineLimits.max_k:
-        raise RaftError(f"-k must be between 1 and {EngineLimits.max_k} documents, got {defaults.k}")
+    EngineLimits().check(defaults)
 
     for spec, spec_adapter in ((model, adapter), (rag_model, None)):  # wrong models fail before anything loads
         if spec and not spec.startswith("openai:"):
